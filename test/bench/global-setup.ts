@@ -24,6 +24,8 @@ export default function setup(): void {
     }
   });
   if (missing.length > 0) {
-    throw new Error(`missing system tools: ${missing.join(', ')} — run \`npm run setup\` (installs them with apt)`);
+    throw new Error(
+      `missing system tools: ${missing.join(', ')} — run \`npm run setup\` (installs them with apt)`,
+    );
   }
 }

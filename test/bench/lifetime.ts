@@ -77,7 +77,11 @@ export interface ManagedChild {
 }
 
 /** Spawn `command` in a new process group, registered with the reaper. */
-export function spawnManaged(command: string, args: readonly string[], opts: ManagedSpawnOptions): ManagedChild {
+export function spawnManaged(
+  command: string,
+  args: readonly string[],
+  opts: ManagedSpawnOptions,
+): ManagedChild {
   const log = opts.logFile === undefined ? undefined : createWriteStream(opts.logFile, { flags: 'a' });
   const spawnOpts: SpawnOptions = {
     cwd: opts.cwd,

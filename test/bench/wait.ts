@@ -16,7 +16,10 @@ export interface WaitOptions {
  * Poll `probe` until it returns a value other than `undefined` (or stops throwing), and return
  * that value. The last error is kept for the timeout message.
  */
-export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, opts: WaitOptions): Promise<T> {
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  opts: WaitOptions,
+): Promise<T> {
   const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
   let lastError: unknown;
   for (;;) {
