@@ -91,7 +91,10 @@ export function spawnManaged(
   };
   const child = spawn(command, args, spawnOpts);
   if (child.pid === undefined) {
-    // spawn failures (ENOENT) are reported through 'error'; surface them synchronously-ish.
+    // spawn failures (ENOENT) are reported through 'error', emitted on the next tick: without a
+    // listener that event would crash the process, so swallow it and throw here instead.
+    child.once('error', () => undefined);
+    log?.end();
     throw new Error(`${opts.name}: could not start ${command}`);
   }
   const pid = child.pid;
@@ -101,6 +104,9 @@ export function spawnManaged(
     child.stdout?.on('data', (chunk: Buffer) => log?.write(chunk));
   }
   child.stderr?.on('data', (chunk: Buffer) => log?.write(chunk));
+  // Output can still arrive after 'exit' (the pipes drain later); writing to an ended stream
+  // would emit an unhandled 'error', so the log ends on 'close', when the pipes are done.
+  child.once('close', () => log?.end());
 
   let exitInfo: ChildExit | undefined;
   const exited = new Promise<ChildExit>((resolve) => {
@@ -117,7 +123,6 @@ export function spawnManaged(
     // Leftover members of the group (a grandchild) are killed with their leader.
     signalGroup(pid, 'SIGKILL');
     tellReaper(`unpgid ${pid}`);
-    log?.end();
     return info;
   });
 

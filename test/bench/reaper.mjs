@@ -11,7 +11,9 @@
 //
 // Plain JavaScript on purpose: it runs with `node` alone, before or without any TS loader.
 import { rmSync } from 'node:fs';
+import process from 'node:process';
 import { createInterface } from 'node:readline';
+import { setTimeout } from 'node:timers';
 
 const GRACE_MS = 1500;
 const groups = new Set();
