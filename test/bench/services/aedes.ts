@@ -44,8 +44,7 @@ type Persistence = ReturnType<typeof createLevelPersistence>;
 
 /** Start an Aedes broker listening on 127.0.0.1. */
 export async function startAedes(opts: AedesStartOptions = {}): Promise<AedesHandle> {
-  const persistence =
-    opts.persistenceDir === undefined ? undefined : levelPersistence(opts.persistenceDir);
+  const persistence = opts.persistenceDir === undefined ? undefined : levelPersistence(opts.persistenceDir);
   const broker = await Aedes.createBroker({ ...opts.brokerOptions, ...(persistence && { persistence }) });
 
   const sockets = new Set<Socket>();

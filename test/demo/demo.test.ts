@@ -1,0 +1,127 @@
+/**
+ * The README's demo command, end to end: `tsx test/demo/main.ts` (what `npm run demo` runs after
+ * setup) brings everything up, every endpoint it prints really serves, and SIGTERM takes it all
+ * down again.
+ */
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readRtspFrames } from '../bench/fixtures/test-video.ts';
+import { spawnManaged, type ManagedChild } from '../bench/lifetime.ts';
+import { waitFor } from '../bench/wait.ts';
+import { nodeOnvifDevice } from '../sim/clients.ts';
+import { probeXml, UdpPeer } from '../sim/raw.ts';
+import type { DemoReady } from './main.ts';
+
+const MAIN = join(import.meta.dirname, 'main.ts');
+
+function portOpen(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), hostname);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => {
+      resolve(false);
+    });
+  });
+}
+
+describe('npm run demo', () => {
+  let demo: ManagedChild | undefined;
+  let ready: DemoReady | undefined;
+  let stderr = '';
+
+  beforeAll(async () => {
+    demo = spawnManaged(process.execPath, ['--import', 'tsx', MAIN, '--ready-json'], {
+      name: 'demo',
+      pipeStdout: true,
+    });
+    let stdout = '';
+    demo.process.stdout?.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    demo.process.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-8000)));
+    const child = demo;
+    const line = await waitFor(
+      () => (stdout.includes('\n') ? stdout.slice(0, stdout.indexOf('\n')) : undefined),
+      {
+        what: 'the demo ready line',
+        timeoutMs: 240_000,
+        intervalMs: 100,
+        abortIf: () => (child.running() ? undefined : `demo exited early:\n${stderr}`),
+      },
+    );
+    ready = JSON.parse(line) as DemoReady;
+  }, 300_000);
+
+  afterAll(async () => {
+    await demo?.stop();
+  });
+
+  function endpoints(): DemoReady {
+    if (ready === undefined) throw new Error('demo not ready');
+    return ready;
+  }
+
+  it('serves InfluxDB with the sharpeyes database', async () => {
+    const url = new URL('/query', endpoints().influxdb_url);
+    url.searchParams.set('q', 'SHOW DATABASES');
+    const body = await (await fetch(url)).text();
+    expect(body).toContain('"sharpeyes"');
+  });
+
+  it('serves MQTT: a QoS1 message goes through', async () => {
+    const client = await mqtt.connectAsync(endpoints().mqtt_url, { reconnectPeriod: 0 });
+    try {
+      const got = new Promise<string>((resolve) => {
+        client.on('message', (_t, payload) => {
+          resolve(payload.toString('utf8'));
+        });
+      });
+      await client.subscribeAsync('demo/check', { qos: 1 });
+      await client.publishAsync('demo/check', 'hello', { qos: 1 });
+      await expect(got).resolves.toBe('hello');
+    } finally {
+      await client.endAsync();
+    }
+  });
+
+  it('has three ONVIF cameras that answer discovery and lead to live video', async () => {
+    const { cameras, credentials } = endpoints();
+    expect(cameras).toHaveLength(3);
+    const peer = await UdpPeer.open();
+    try {
+      for (const cam of cameras) {
+        await peer.send(probeXml(), Number(new URL(cam.discovery).port));
+        const match = await peer.next((d) => d.text.includes(cam.xaddr), `ProbeMatches from ${cam.name}`);
+        expect(match.text).toContain('ProbeMatches');
+
+        const device = nodeOnvifDevice(cam.xaddr, credentials.username, credentials.password);
+        await device.init();
+        expect(device.getInformation()?.SerialNumber).toBe(cam.serial);
+
+        const rtsp = new URL(cam.rtsp_sub);
+        rtsp.username = credentials.username;
+        rtsp.password = credentials.password;
+        const frames = await readRtspFrames(rtsp.toString(), 3);
+        expect(frames.frames).toHaveLength(3);
+      }
+    } finally {
+      await peer.close();
+    }
+  });
+
+  it('stops cleanly on SIGTERM and leaves nothing listening', async () => {
+    const child = demo;
+    if (child === undefined) throw new Error('demo not started');
+    // SIGTERM to the demo process only: its services must be stopped by the demo itself.
+    process.kill(child.pid, 'SIGTERM');
+    const exit = await child.exited;
+    expect(exit, stderr).toEqual({ code: 0, signal: null });
+    const { influxdb_url, mqtt_url, cameras } = endpoints();
+    const urls = [influxdb_url, mqtt_url, ...cameras.flatMap((c) => [c.xaddr, c.rtsp_sub])];
+    for (const url of urls) expect(await portOpen(url), url).toBe(false);
+  });
+});
