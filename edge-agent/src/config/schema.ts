@@ -1,0 +1,198 @@
+/**
+ * The edge agent's configuration file: one TypeBox schema per section, the TS types derived
+ * from it. Every field has a description, a default (where one makes sense) and bounds;
+ * unknown fields are errors. On disk: JSON, snake_case.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+/** An id usable as an MQTT topic level: no `/ + #`, no spaces. */
+const Id = (description: string) =>
+  Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$', description });
+
+const Port = (description: string, dflt: number) =>
+  Type.Integer({ minimum: 0, maximum: 65535, default: dflt, description });
+
+/**
+ * A secret: given inline (discouraged outside tests), or read from an environment variable or a
+ * file (e.g. a systemd credential). Exactly one of the three.
+ */
+export const SecretSchema = Type.Union(
+  [
+    Type.Object(
+      { value: Type.String({ minLength: 1, description: 'The secret itself.' }) },
+      { additionalProperties: false },
+    ),
+    Type.Object(
+      {
+        env: Type.String({ pattern: '^[A-Z_][A-Z0-9_]*$', description: 'Environment variable holding it.' }),
+      },
+      { additionalProperties: false },
+    ),
+    Type.Object(
+      { file: Type.String({ minLength: 1, description: 'File holding it (trailing newline ignored).' }) },
+      { additionalProperties: false },
+    ),
+  ],
+  { description: 'A secret: {"value": …}, {"env": "NAME"} or {"file": "/path"}.' },
+);
+
+export const CredentialsSchema = Type.Object(
+  {
+    username: Type.String({ minLength: 1, maxLength: 128, description: 'ONVIF and RTSP user name.' }),
+    password: SecretSchema,
+  },
+  { additionalProperties: false, description: 'Camera credentials (ONVIF and RTSP).' },
+);
+
+export const UnicastTargetSchema = Type.Object(
+  {
+    host: Type.String({ minLength: 1, description: 'Address to send WS-Discovery probes to (unicast).' }),
+    port: Type.Integer({
+      minimum: 1,
+      maximum: 65535,
+      default: 3702,
+      description: 'UDP port, 3702 on real cameras.',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export const DiscoverySectionSchema = Type.Object(
+  {
+    multicast: Type.Boolean({
+      default: false,
+      description: 'Probe the WS-Discovery multicast group 239.255.255.250:3702 on the site LAN.',
+    }),
+    unicast_targets: Type.Array(UnicastTargetSchema, {
+      default: [],
+      maxItems: 4096,
+      description: 'Hosts probed directly, for sites where multicast does not cross VLANs.',
+    }),
+    xaddrs: Type.Array(Type.String({ pattern: '^https?://' }), {
+      default: [],
+      maxItems: 4096,
+      description: 'ONVIF device-service addresses used without discovery.',
+    }),
+    hello_port: Port('Loopback/LAN UDP port to hear Hello/Bye announcements on (0 = off).', 0),
+    probe_timeout_ms: Type.Integer({
+      minimum: 100,
+      maximum: 30_000,
+      default: 2000,
+      description: 'How long to collect ProbeMatches after a probe.',
+    }),
+    reprobe_interval_ms: Type.Integer({
+      minimum: 1000,
+      maximum: 86_400_000,
+      default: 60_000,
+      description: 'Time between probe rounds.',
+    }),
+    onvif_timeout_ms: Type.Integer({
+      minimum: 500,
+      maximum: 120_000,
+      default: 15_000,
+      description: 'Hard limit for describing one device (all its ONVIF calls).',
+    }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const CaptureSectionSchema = Type.Object(
+  {
+    width: Type.Integer({
+      minimum: 64,
+      maximum: 3840,
+      default: 1280,
+      description: 'Analysis frame width, px.',
+    }),
+    height: Type.Integer({
+      minimum: 64,
+      maximum: 2160,
+      default: 720,
+      description: 'Analysis frame height, px.',
+    }),
+    fps: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 30,
+      default: 2,
+      description: 'Frames analysed per second.',
+    }),
+    stall_timeout_ms: Type.Integer({
+      minimum: 1000,
+      maximum: 600_000,
+      default: 10_000,
+      description: 'No frame for this long = stalled: ffmpeg is restarted.',
+    }),
+    backoff_initial_ms: Type.Integer({
+      minimum: 100,
+      maximum: 600_000,
+      default: 1000,
+      description: 'First restart delay after a failure (doubles, with jitter).',
+    }),
+    backoff_max_ms: Type.Integer({
+      minimum: 1000,
+      maximum: 3_600_000,
+      default: 60_000,
+      description: 'Longest restart delay.',
+    }),
+    ffmpeg_path: Type.String({ minLength: 1, default: '/usr/bin/ffmpeg', description: 'The ffmpeg binary.' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const CameraEntrySchema = Type.Object(
+  {
+    camera_id: Id('Registry id of the camera (as the gateway knows it).'),
+    endpoint_reference: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'Matches a discovered device by WS-Discovery endpoint reference.',
+      }),
+    ),
+    serial_number: Type.Optional(
+      Type.String({ minLength: 1, description: 'Matches a discovered device by serial number.' }),
+    ),
+    xaddr: Type.Optional(Type.String({ pattern: '^https?://', description: 'Direct ONVIF address.' })),
+    credentials: Type.Optional(CredentialsSchema),
+    profile_token: Type.Optional(
+      Type.String({ minLength: 1, description: 'ONVIF profile to analyse; default: sub-stream near 720p.' }),
+    ),
+    enabled: Type.Boolean({ default: true, description: 'false = known but not analysed.' }),
+  },
+  { additionalProperties: false },
+);
+
+export const EdgeConfigSchema = Type.Object(
+  {
+    site_id: Id('This site (NVR) id; MQTT topics and events carry it.'),
+    log_level: Type.Union(
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace'].map((l) => Type.Literal(l)),
+      { default: 'info', description: 'pino log level.' },
+    ),
+    http: Type.Object(
+      {
+        host: Type.String({ default: '127.0.0.1', description: 'Bind address of /metrics and /healthz.' }),
+        port: Port('Port of /metrics and /healthz (0 = any free port).', 9464),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    default_credentials: Type.Optional(CredentialsSchema),
+    capture_discovered: Type.Boolean({
+      default: false,
+      description: 'Capture every discovered camera, registered or not (demo and bench).',
+    }),
+    discovery: DiscoverySectionSchema,
+    capture: CaptureSectionSchema,
+    cameras: Type.Array(CameraEntrySchema, {
+      default: [],
+      maxItems: 1024,
+      description: 'Cameras to analyse. The gateway pushes the same list as SiteConfig; its entries win.',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+/** The configuration file, after defaults. */
+export type EdgeConfig = Static<typeof EdgeConfigSchema>;
+export type CameraEntry = Static<typeof CameraEntrySchema>;
+export type Secret = Static<typeof SecretSchema>;
+export type CredentialsEntry = Static<typeof CredentialsSchema>;

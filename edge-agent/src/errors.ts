@@ -1,0 +1,46 @@
+/**
+ * Every error the edge agent throws on purpose, with a stable `code` (fastify's FST_ERR_* style).
+ * Codes are part of the agent's observable behaviour: they appear in logs, in camera status
+ * `last_error`, and in tests. Add new codes here, never inline.
+ */
+
+/** The catalogue: code → default message. */
+export const EDGE_ERRORS = {
+  EDGE_ERR_CONFIG: 'invalid configuration',
+  EDGE_ERR_CONFIG_READ: 'configuration file cannot be read',
+  // Discovery and ONVIF.
+  EDGE_ERR_DISCOVERY_SOCKET: 'WS-Discovery socket failed',
+  EDGE_ERR_DISCOVERY_MULTICAST_OFF: 'multicast discovery is disabled by configuration',
+  EDGE_ERR_ONVIF_AUTH: 'the camera refused our ONVIF credentials',
+  EDGE_ERR_ONVIF_UNREACHABLE: 'the camera does not answer',
+  EDGE_ERR_ONVIF_TIMEOUT: 'the camera did not answer in time',
+  EDGE_ERR_ONVIF_PROTOCOL: 'the camera answered with something that is not valid ONVIF',
+  EDGE_ERR_ONVIF_TOO_LARGE: 'the camera reply exceeded the size or memory limit',
+  EDGE_ERR_ONVIF_NO_STREAM: 'the camera offers no usable video stream',
+  // Capture.
+  EDGE_ERR_CAPTURE_AUTH: 'the camera refused our RTSP credentials',
+  EDGE_ERR_CAPTURE_UNREACHABLE: 'the RTSP stream cannot be reached',
+  EDGE_ERR_CAPTURE_STALL: 'no frame arrived within the stall timeout',
+  EDGE_ERR_CAPTURE_EXIT: 'ffmpeg exited',
+  EDGE_ERR_CAPTURE_CORRUPT: 'the stream is corrupt or cannot be decoded',
+  EDGE_ERR_CAPTURE_STOPPED: 'capture was stopped',
+} as const;
+
+/** One of the codes in {@link EDGE_ERRORS}. */
+export type EdgeErrorCode = keyof typeof EDGE_ERRORS;
+
+/** An error of the edge agent. `message` never contains credentials. */
+export class EdgeError extends Error {
+  readonly code: EdgeErrorCode;
+
+  constructor(code: EdgeErrorCode, detail?: string, options?: ErrorOptions) {
+    super(detail === undefined ? EDGE_ERRORS[code] : `${EDGE_ERRORS[code]}: ${detail}`, options);
+    this.name = 'EdgeError';
+    this.code = code;
+  }
+}
+
+/** Narrow an unknown error to an {@link EdgeError} with one of `codes`. */
+export function isEdgeError(err: unknown, ...codes: EdgeErrorCode[]): err is EdgeError {
+  return err instanceof EdgeError && (codes.length === 0 || codes.includes(err.code));
+}
