@@ -17,6 +17,9 @@ export const EDGE_ERRORS = {
   EDGE_ERR_ONVIF_PROTOCOL: 'the camera answered with something that is not valid ONVIF',
   EDGE_ERR_ONVIF_TOO_LARGE: 'the camera reply exceeded the size or memory limit',
   EDGE_ERR_ONVIF_NO_STREAM: 'the camera offers no usable video stream',
+  EDGE_ERR_ONVIF_NO_SNAPSHOT: 'the camera offers no snapshot URI',
+  EDGE_ERR_DISCOVERY_UNKNOWN_DEVICE: 'no discovered device has this key',
+  EDGE_ERR_DISCOVERY_STOPPED: 'discovery was stopped',
   // Capture.
   EDGE_ERR_CAPTURE_AUTH: 'the camera refused our RTSP credentials',
   EDGE_ERR_CAPTURE_UNREACHABLE: 'the RTSP stream cannot be reached',
@@ -24,6 +27,10 @@ export const EDGE_ERRORS = {
   EDGE_ERR_CAPTURE_EXIT: 'ffmpeg exited',
   EDGE_ERR_CAPTURE_CORRUPT: 'the stream is corrupt or cannot be decoded',
   EDGE_ERR_CAPTURE_STOPPED: 'capture was stopped',
+  EDGE_ERR_CAPTURE_SPAWN: 'ffmpeg could not be started',
+  EDGE_ERR_CAPTURE_NOT_FOUND: 'the RTSP server has no stream at this path',
+  EDGE_ERR_CAPTURE_OPTIONS: 'invalid capture options',
+  EDGE_ERR_CAPTURE_BUSY: 'frames are already being consumed by another reader',
 } as const;
 
 /** One of the codes in {@link EDGE_ERRORS}. */

@@ -113,6 +113,15 @@ describe('npm run demo', () => {
     }
   });
 
+  it('runs the edge agent, capturing every camera', async () => {
+    const body = (await (await fetch(`${endpoints().edge_health_url}/healthz`)).json()) as {
+      cameras: { state: string; analysed_fps: number }[];
+    };
+    expect(body.cameras.map((c) => c.state)).toEqual(['online', 'online', 'online']);
+    const metrics = await (await fetch(`${endpoints().edge_health_url}/metrics`)).text();
+    expect(metrics).toContain('sharpeyes_edge_camera_input_fps');
+  });
+
   it('stops cleanly on SIGTERM and leaves nothing listening', async () => {
     const child = demo;
     if (child === undefined) throw new Error('demo not started');
@@ -121,7 +130,12 @@ describe('npm run demo', () => {
     const exit = await child.exited;
     expect(exit, stderr).toEqual({ code: 0, signal: null });
     const { influxdb_url, mqtt_url, cameras } = endpoints();
-    const urls = [influxdb_url, mqtt_url, ...cameras.flatMap((c) => [c.xaddr, c.rtsp_sub])];
+    const urls = [
+      influxdb_url,
+      mqtt_url,
+      endpoints().edge_health_url,
+      ...cameras.flatMap((c) => [c.xaddr, c.rtsp_sub]),
+    ];
     for (const url of urls) expect(await portOpen(url), url).toBe(false);
   });
 });

@@ -2,17 +2,24 @@
  * `npm run demo`: the whole system on this machine, on loopback.
  *
  * Today that is the test bench's simulated site — three ONVIF cameras streaming scenes with
- * plates and faces over RTSP — plus the services the gateway will run (InfluxDB as a child
- * process, an embedded MQTT broker). The gateway and the edge agent join as they are built
- * (issues 3–7). Runs until Ctrl-C; `--duration-s N` stops it after N seconds.
+ * plates and faces over RTSP — the edge agent (a child process, as on a site NVR) discovering
+ * and capturing them, and the services the gateway will run (InfluxDB as a child process, an
+ * embedded MQTT broker). The gateway joins as it is built (issues 5–7). Runs until Ctrl-C;
+ * `--duration-s N` stops it after N seconds.
  *
  *   tsx test/demo/main.ts [--duration-s N] [--ready-json]
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { makeTempDir, spawnManaged } from '../bench/lifetime.ts';
 import { startAedes, startInfluxd } from '../bench/services/index.ts';
+import { freePort, waitFor } from '../bench/wait.ts';
 import type { SceneProgress } from '../scene/generate.ts';
 import { startSimulatedSite } from '../sim/site.ts';
+
+const EDGE_BIN = join(import.meta.dirname, '..', '..', 'edge-agent', 'bin', 'edge-agent');
 
 const USAGE = `usage: npm run demo [-- --duration-s N] [-- --ready-json]
   --duration-s N  stop after N seconds (default: run until Ctrl-C)
@@ -23,6 +30,8 @@ export interface DemoReady {
   ready: true;
   influxdb_url: string;
   mqtt_url: string;
+  /** The edge agent's /metrics and /healthz. */
+  edge_health_url: string;
   credentials: { username: string; password: string };
   cameras: {
     name: string;
@@ -114,10 +123,68 @@ async function main(): Promise<void> {
     const site = await startSimulatedSite({ onProgress: progressPrinter(log), logger: log });
     stops.push(() => site.stop());
 
+    log.info('starting the edge agent (child process) on the simulated site');
+    const work = makeTempDir('demo');
+    stops.push(() => {
+      work.remove();
+      return Promise.resolve();
+    });
+    const edgePort = await freePort();
+    const edgeConfig = join(work.path, 'edge-agent.json');
+    writeFileSync(
+      edgeConfig,
+      JSON.stringify(
+        {
+          site_id: 'demo-village',
+          http: { port: edgePort },
+          data_dir: work.path,
+          capture_discovered: true,
+          default_credentials: {
+            username: site.credentials.username,
+            password: { env: 'DEMO_CAMERA_PASSWORD' },
+          },
+          discovery: {
+            unicast_targets: site.cameras.map((c) => ({ host: '127.0.0.1', port: c.discoveryPort })),
+            reprobe_interval_ms: 30_000,
+          },
+          capture: { fps: 2 },
+        },
+        null,
+        2,
+      ),
+    );
+    const edge = spawnManaged(EDGE_BIN, ['--config', edgeConfig], {
+      name: 'edge-agent',
+      env: { ...process.env, DEMO_CAMERA_PASSWORD: site.credentials.password },
+      logFile: join(work.path, 'edge-agent.log'),
+    });
+    stops.push(async () => {
+      await edge.stop();
+    });
+    const edgeHealthUrl = `http://127.0.0.1:${edgePort}`;
+    await waitFor(
+      async () => {
+        const body = (await (await fetch(`${edgeHealthUrl}/healthz`)).json()) as {
+          cameras: { state: string }[];
+        };
+        return body.cameras.filter((c) => c.state === 'online').length === site.cameras.length
+          ? true
+          : undefined;
+      },
+      {
+        what: 'the edge agent to capture every camera',
+        timeoutMs: 120_000,
+        intervalMs: 250,
+        abortIf: () =>
+          edge.running() ? undefined : `the edge agent exited; see ${join(work.path, 'edge-agent.log')}`,
+      },
+    );
+
     const ready: DemoReady = {
       ready: true,
       influxdb_url: influx.url,
       mqtt_url: broker.url,
+      edge_health_url: edgeHealthUrl,
       credentials: site.credentials,
       cameras: site.cameras.map((c) => ({
         name: c.name,
@@ -137,6 +204,7 @@ async function main(): Promise<void> {
         'sharpeyes demo is running (Ctrl-C to stop)',
         `  InfluxDB    ${influx.url}  (database "sharpeyes")`,
         `  MQTT        ${broker.url}`,
+        `  edge agent  ${edgeHealthUrl}/healthz  ${edgeHealthUrl}/metrics  (capturing every camera at 2 fps)`,
         `  cameras     ONVIF user "${username}", password "${password}" (also for RTSP)`,
         ...site.cameras.map(
           (c) =>
@@ -146,7 +214,7 @@ async function main(): Promise<void> {
         ),
         '',
         `  watch one:  ffplay -rtsp_transport tcp rtsp://${username}:${password}@${new URL(site.cameras[0]?.rtspUrl ?? 'rtsp://x').host}/cam1/sub`,
-        '  not yet:    the edge agent and the gateway (web UI, APIs) arrive with issues 3-7',
+        '  not yet:    detection, event transport and the gateway (web UI, APIs) arrive with issues 4-7',
         '',
       ];
       console.log(lines.join('\n'));

@@ -73,7 +73,11 @@ export const DiscoverySectionSchema = Type.Object(
       maxItems: 4096,
       description: 'ONVIF device-service addresses used without discovery.',
     }),
-    hello_port: Port('Loopback/LAN UDP port to hear Hello/Bye announcements on (0 = off).', 0),
+    hello_host: Type.String({
+      default: '127.0.0.1',
+      description: 'Address to hear unicast Hello/Bye on (multicast Hellos need `multicast`).',
+    }),
+    hello_port: Port('UDP port to hear unicast Hello/Bye announcements on (0 = off).', 0),
     probe_timeout_ms: Type.Integer({
       minimum: 100,
       maximum: 30_000,
@@ -175,6 +179,11 @@ export const EdgeConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    data_dir: Type.String({
+      minLength: 1,
+      default: '/var/lib/sharpeyes-edge',
+      description: 'State directory (the event spool); its free space is reported in the agent status.',
+    }),
     default_credentials: Type.Optional(CredentialsSchema),
     capture_discovered: Type.Boolean({
       default: false,

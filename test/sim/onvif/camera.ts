@@ -153,11 +153,16 @@ class SimulatedOnvifCamera implements OnvifCamera {
     return { ...this.counters };
   }
 
-  async move(host: string, port = 0): Promise<void> {
+  async move(host: string, port = 0, streams: Readonly<Record<string, string>> = {}): Promise<void> {
     assertLoopback(host, 'move');
     await this.serialised(async () => {
       if (this.stopping !== undefined)
         throw new SimError('SIM_ERR_STOPPED', `${this.name}: move() after stop()`);
+      // A real camera that changes IP serves its streams from the new address too.
+      this.cfg.profiles = this.cfg.profiles.map((p) => {
+        const uri = streams[p.token];
+        return uri === undefined ? p : { ...p, rtsp_uri: uri };
+      });
       const next = this.createServer();
       const nextAddr = await listen(next, host, port);
       const old = this.server;

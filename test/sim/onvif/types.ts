@@ -195,8 +195,9 @@ export interface OnvifCamera {
   /**
    * Change address keeping identity: listen on `host:port` (port 0 = ephemeral), stop listening on
    * the old address (open connections are cut), bump MetadataVersion, send Hello with new XAddrs.
+   * `streams` (profile token → RTSP URI) moves the profiles' streams along with it.
    */
-  move(host: string, port?: number): Promise<void>;
+  move(host: string, port?: number, streams?: Readonly<Record<string, string>>): Promise<void>;
   /** Counters since start. */
   stats(): Readonly<CameraStats>;
   /** Send Bye, close every socket and pending reply. Idempotent. */
