@@ -10,7 +10,13 @@ import { CameraSupervisor, DISCARD_SINK, type FrameSink } from './cameras/superv
 import { defaultCredentials } from './config/load.ts';
 import { effectiveCameras, type CameraPlan } from './config/merge.ts';
 import type { EdgeConfig } from './config/schema.ts';
-import { Discovery, type CredentialsQuery, type DeviceDiscovery } from './discovery/index.ts';
+import { DiscoveredDevices } from '../../proto/gen/sharpeyes/v1/discovery.ts';
+import {
+  Discovery,
+  toProtoDiscoveredDevices,
+  type CredentialsQuery,
+  type DeviceDiscovery,
+} from './discovery/index.ts';
 import { matches } from './cameras/supervisor.ts';
 import { createMetrics, startHealthServer, type AgentMetrics, type HealthServer } from './health/server.ts';
 import { HealthRegistry } from './health/status.ts';
@@ -66,11 +72,14 @@ export async function startEdgeApp(opts: EdgeAppOptions): Promise<EdgeApp> {
   const health = new HealthRegistry(config.site_id, VERSION, config.data_dir);
   const metrics = createMetrics(health);
   await health.sample();
+  // Bound once discovery exists (it starts after the server, so the server reports early failures).
+  let discovered: (() => unknown) | undefined;
   const server: HealthServer = await startHealthServer({
     host: config.http.host,
     port: config.http.port,
     health,
     metrics,
+    discovered: () => discovered?.() ?? { siteId: config.site_id, devices: [] },
     logger,
   });
   const stops: (() => Promise<void>)[] = [() => server.close()];
@@ -99,6 +108,13 @@ export async function startEdgeApp(opts: EdgeAppOptions): Promise<EdgeApp> {
       onvif: { timeoutMs: d.onvif_timeout_ms },
       logger,
     });
+
+    discovered = () =>
+      DiscoveredDevices.toJSON(
+        toProtoDiscoveredDevices(config.site_id, discovery.devices(), {
+          cameraIdFor: (device) => plan.cameras.find((p) => matches(p, device))?.cameraId,
+        }),
+      );
 
     const supervisor = new CameraSupervisor({
       discovery,

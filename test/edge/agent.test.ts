@@ -155,6 +155,27 @@ describe('edge agent', () => {
     expect(app?.health.cameraHealth().filter((h) => h.state === 'online')).toHaveLength(3);
     const body = (await (await fetch(`${app?.healthUrl ?? ''}/healthz`)).json()) as { cameras: unknown[] };
     expect(body.cameras).toHaveLength(4);
+
+    // The installer's raw material: every device found, registered or not.
+    const report = (await (await fetch(`${app?.healthUrl ?? ''}/discovered`)).json()) as {
+      siteId: string;
+      devices: {
+        identity?: { serialNumber?: string; manufacturer?: string };
+        profiles?: unknown[];
+        cameraId?: string;
+        access?: string;
+      }[];
+    };
+    expect(report.siteId).toBe('test-site');
+    const serials = report.devices.map((d) => d.identity?.serialNumber);
+    expect(serials).toEqual(expect.arrayContaining(['SN-1001', 'SN-1002', 'SN-1003']));
+    const cam1 = report.devices.find((d) => d.identity?.serialNumber === 'SN-1001');
+    expect(cam1?.identity?.manufacturer).toBe('Sharpeyes Sim');
+    expect(cam1?.profiles).toHaveLength(2);
+    expect(report.devices.find((d) => d.cameraId === 'cam4-wrongpw')?.access).toBe(
+      'DEVICE_ACCESS_AUTH_FAILED',
+    );
+    expect(JSON.stringify(report)).not.toContain(TEST_PASSWORD);
   });
 
   it('reports wrong credentials as auth_failed with a clear message, and backs off', async () => {

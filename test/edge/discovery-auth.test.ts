@@ -3,14 +3,13 @@
  * show, and retries back off (observable through nextRetryAtMs and the camera's own counters)
  * instead of storming the camera.
  */
-import { Writable } from 'node:stream';
 
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { Discovery } from '../../edge-agent/src/discovery/discovery.ts';
 import type { DeviceChange } from '../../edge-agent/src/discovery/types.ts';
 import { waitFor } from '../bench/wait.ts';
+import { memoryLogger } from './fixtures/memory-logger.ts';
 import { startOnvifCamera } from '../sim/onvif/index.ts';
 import {
   CameraPool,
@@ -26,17 +25,6 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((d) => d.stop()));
   await pool.stopAll();
 });
-
-function memoryLogger(): { logger: pino.Logger; text: () => string } {
-  const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(chunk.toString('utf8'));
-      cb();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, sink), text: () => lines.join('') };
-}
 
 describe('wrong credentials', () => {
   it('auth_failed with a clear message; retries back off; fixed credentials recover', async () => {

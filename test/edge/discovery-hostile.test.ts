@@ -7,16 +7,15 @@
  * (one found before the attack, one announced in the middle of it).
  */
 import { readFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
-import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { Discovery } from '../../edge-agent/src/discovery/discovery.ts';
 import type { DeviceAccess, DeviceChange } from '../../edge-agent/src/discovery/types.ts';
 import type { EdgeErrorCode } from '../../edge-agent/src/errors.ts';
 import { waitFor } from '../bench/wait.ts';
+import { memoryLogger } from './fixtures/memory-logger.ts';
 import { startOnvifCamera, type FaultMode, type OnvifCamera } from '../sim/onvif/index.ts';
 import {
   CameraPool,
@@ -89,17 +88,6 @@ const CASES: HostileCase[] = [
   { name: '50 MB reply', http: 'huge', codes: ['EDGE_ERR_ONVIF_TOO_LARGE'], access: 'protocol_error' },
   { name: 'never-ending reply', http: 'endless', codes: ['EDGE_ERR_ONVIF_TIMEOUT'], access: 'unreachable' },
 ];
-
-function memoryLogger(): { logger: pino.Logger; text: () => string } {
-  const chunks: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk.toString('utf8'));
-      cb();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, sink), text: () => chunks.join('') };
-}
 
 describe('hostile devices', () => {
   it('each ends in an error status within bounded time and memory; healthy cameras are served meanwhile', async () => {

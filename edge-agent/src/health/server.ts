@@ -1,6 +1,7 @@
 /**
- * The agent's local HTTP endpoint: `GET /metrics` (Prometheus text format) and `GET /healthz`
- * (JSON). Bound to loopback by default; it serves nothing else and takes no input.
+ * The agent's local HTTP endpoint: `GET /metrics` (Prometheus text format), `GET /healthz`
+ * (JSON) and `GET /discovered` (the ONVIF devices the agent found, registered or not, as the
+ * proto DiscoveredDevices in its JSON form). Bound to loopback by default; read-only.
  */
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
@@ -118,6 +119,8 @@ export async function startHealthServer(opts: {
   port: number;
   health: HealthRegistry;
   metrics: AgentMetrics;
+  /** The discovered-devices report (JSON-ready); 404 when absent. */
+  discovered?: () => unknown;
   logger: Logger;
 }): Promise<HealthServer> {
   const { health, metrics, logger } = opts;
@@ -167,7 +170,13 @@ export async function startHealthServer(opts: {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /healthz\n');
+    if (path === '/discovered' && opts.discovered !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(opts.discovered()));
+      return;
+    }
+    res
+      .writeHead(404, { 'content-type': 'text/plain' })
+      .end('not found: try /metrics, /healthz or /discovered\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
