@@ -31,6 +31,13 @@ export const EDGE_ERRORS = {
   EDGE_ERR_CAPTURE_NOT_FOUND: 'the RTSP server has no stream at this path',
   EDGE_ERR_CAPTURE_OPTIONS: 'invalid capture options',
   EDGE_ERR_CAPTURE_BUSY: 'frames are already being consumed by another reader',
+  // Models and detection.
+  EDGE_ERR_MODEL_MISSING: 'a model file is missing',
+  EDGE_ERR_MODEL_HASH: 'a model file does not match its recorded sha256',
+  EDGE_ERR_MODEL_MANIFEST: 'the model manifest is invalid',
+  EDGE_ERR_DETECT_INPUT: 'the image cannot be used for detection',
+  EDGE_ERR_DETECT_BUSY: 'the inference queue is full',
+  EDGE_ERR_DETECT_WORKER: 'the inference worker failed',
 } as const;
 
 /** One of the codes in {@link EDGE_ERRORS}. */

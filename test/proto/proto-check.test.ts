@@ -7,7 +7,7 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Event, EventKind, PlateColour } from '../../proto/gen/sharpeyes/v1/event.ts';
+import { Direction, Event, EventKind, PlateColour } from '../../proto/gen/sharpeyes/v1/event.ts';
 import { makeTempDir, type TempDir } from '../bench/lifetime.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -75,6 +75,7 @@ describe('proto staleness check', () => {
 describe('generated codec', () => {
   it('round-trips a plate event with evidence', () => {
     const jpeg = Buffer.from([0xff, 0xd8, 0xff, 0xd9]);
+    const context = Buffer.from([0xff, 0xd8, 0x00, 0xff, 0xd9]);
     const event: Event = {
       eventId: '01JD0000000000000000000000',
       siteId: 'site-1',
@@ -99,8 +100,17 @@ describe('generated codec', () => {
           totalReads: 6,
         },
       },
-      evidence: { jpeg, sha256: 'ab'.repeat(32), width: 120, height: 40, cropBox: undefined },
+      evidence: {
+        jpeg,
+        sha256: 'ab'.repeat(32),
+        width: 120,
+        height: 40,
+        cropBox: undefined,
+        contextJpeg: context,
+        contextSha256: 'cd'.repeat(32),
+      },
       modelIds: ['ppocr-v4-det', 'ppocr-v4-rec'],
+      direction: Direction.DIRECTION_IN,
     };
     const bytes = Event.encode(event).finish();
     const back = Event.decode(bytes);
@@ -108,7 +118,9 @@ describe('generated codec', () => {
     const { evidence: sentEvidence, ...sentRest } = event;
     expect(rest).toEqual(sentRest);
     expect(Buffer.from(evidence?.jpeg ?? [])).toEqual(jpeg);
-    expect({ ...evidence, jpeg: undefined }).toEqual({ ...sentEvidence, jpeg: undefined });
+    expect(Buffer.from(evidence?.contextJpeg ?? [])).toEqual(context);
+    const noBytes = { jpeg: undefined, contextJpeg: undefined };
+    expect({ ...evidence, ...noBytes }).toEqual({ ...sentEvidence, ...noBytes });
   });
 
   it('rejects a truncated payload instead of returning garbage', () => {

@@ -15,6 +15,60 @@ export const protobufFileName = 'sharpeyes/v1/config.proto';
 
 /** Per-site configuration, pushed gateway → edge as a retained MQTT message. */
 
+/** A direction of motion in the image, as an installer sees the camera's view. */
+export enum ImageDirection {
+  IMAGE_DIRECTION_UNSPECIFIED = 0,
+  IMAGE_DIRECTION_LEFT_TO_RIGHT = 1,
+  IMAGE_DIRECTION_RIGHT_TO_LEFT = 2,
+  /** IMAGE_DIRECTION_TOWARDS - Towards the camera: objects move down the image and grow. */
+  IMAGE_DIRECTION_TOWARDS = 3,
+  /** IMAGE_DIRECTION_AWAY - Away from the camera: objects move up the image and shrink. */
+  IMAGE_DIRECTION_AWAY = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function imageDirectionFromJSON(object: any): ImageDirection {
+  switch (object) {
+    case 0:
+    case 'IMAGE_DIRECTION_UNSPECIFIED':
+      return ImageDirection.IMAGE_DIRECTION_UNSPECIFIED;
+    case 1:
+    case 'IMAGE_DIRECTION_LEFT_TO_RIGHT':
+      return ImageDirection.IMAGE_DIRECTION_LEFT_TO_RIGHT;
+    case 2:
+    case 'IMAGE_DIRECTION_RIGHT_TO_LEFT':
+      return ImageDirection.IMAGE_DIRECTION_RIGHT_TO_LEFT;
+    case 3:
+    case 'IMAGE_DIRECTION_TOWARDS':
+      return ImageDirection.IMAGE_DIRECTION_TOWARDS;
+    case 4:
+    case 'IMAGE_DIRECTION_AWAY':
+      return ImageDirection.IMAGE_DIRECTION_AWAY;
+    case -1:
+    case 'UNRECOGNIZED':
+    default:
+      return ImageDirection.UNRECOGNIZED;
+  }
+}
+
+export function imageDirectionToJSON(object: ImageDirection): string {
+  switch (object) {
+    case ImageDirection.IMAGE_DIRECTION_UNSPECIFIED:
+      return 'IMAGE_DIRECTION_UNSPECIFIED';
+    case ImageDirection.IMAGE_DIRECTION_LEFT_TO_RIGHT:
+      return 'IMAGE_DIRECTION_LEFT_TO_RIGHT';
+    case ImageDirection.IMAGE_DIRECTION_RIGHT_TO_LEFT:
+      return 'IMAGE_DIRECTION_RIGHT_TO_LEFT';
+    case ImageDirection.IMAGE_DIRECTION_TOWARDS:
+      return 'IMAGE_DIRECTION_TOWARDS';
+    case ImageDirection.IMAGE_DIRECTION_AWAY:
+      return 'IMAGE_DIRECTION_AWAY';
+    case ImageDirection.UNRECOGNIZED:
+    default:
+      return 'UNRECOGNIZED';
+  }
+}
+
 /**
  * Credentials for a camera's ONVIF and RTSP services. Only ever sent on the site's own
  * config topic, which the broker ACL lets no other site read; never logged.
@@ -34,6 +88,8 @@ export interface AnalysisSettings {
   masks: Polygon[];
   /** Events below this detector confidence are not emitted, 0..1. */
   minConfidence: number;
+  /** Motion in this image direction means entering (DIRECTION_IN); the opposite, leaving. */
+  inbound: ImageDirection;
 }
 
 /** One camera the site's agent must analyse. */
@@ -148,7 +204,7 @@ export const CameraCredentials: MessageFns<CameraCredentials> = {
 };
 
 function createBaseAnalysisSettings(): AnalysisSettings {
-  return { fps: 0, face: false, plate: false, masks: [], minConfidence: 0 };
+  return { fps: 0, face: false, plate: false, masks: [], minConfidence: 0, inbound: 0 };
 }
 
 export const AnalysisSettings: MessageFns<AnalysisSettings> = {
@@ -167,6 +223,9 @@ export const AnalysisSettings: MessageFns<AnalysisSettings> = {
     }
     if (message.minConfidence !== 0) {
       writer.uint32(45).float(message.minConfidence);
+    }
+    if (message.inbound !== 0) {
+      writer.uint32(48).int32(message.inbound);
     }
     return writer;
   },
@@ -224,6 +283,14 @@ export const AnalysisSettings: MessageFns<AnalysisSettings> = {
             message.minConfidence = reader.float();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.inbound = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -247,6 +314,7 @@ export const AnalysisSettings: MessageFns<AnalysisSettings> = {
         : isSet(object.min_confidence)
           ? globalThis.Number(object.min_confidence)
           : 0,
+      inbound: isSet(object.inbound) ? imageDirectionFromJSON(object.inbound) : 0,
     };
   },
 
@@ -267,6 +335,9 @@ export const AnalysisSettings: MessageFns<AnalysisSettings> = {
     if (message.minConfidence !== 0) {
       obj.minConfidence = floatToJson(message.minConfidence);
     }
+    if (message.inbound !== 0) {
+      obj.inbound = imageDirectionToJSON(message.inbound);
+    }
     return obj;
   },
 
@@ -280,6 +351,7 @@ export const AnalysisSettings: MessageFns<AnalysisSettings> = {
     message.plate = object.plate ?? false;
     message.masks = object.masks?.map((e) => Polygon.fromPartial(e)) || [];
     message.minConfidence = object.minConfidence ?? 0;
+    message.inbound = object.inbound ?? 0;
     return message;
   },
 };

@@ -122,6 +122,57 @@ export function plateColourToJSON(object: PlateColour): string {
   }
 }
 
+/**
+ * Direction of travel relative to the place the camera guards (a village, a checkpoint),
+ * from the track's motion and the camera's configured inbound image direction.
+ */
+export enum Direction {
+  DIRECTION_UNSPECIFIED = 0,
+  /** DIRECTION_IN - Entering (into the village, through the checkpoint inbound). */
+  DIRECTION_IN = 1,
+  DIRECTION_OUT = 2,
+  /** DIRECTION_UNKNOWN - Moved too little, or the camera has no inbound direction configured. */
+  DIRECTION_UNKNOWN = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function directionFromJSON(object: any): Direction {
+  switch (object) {
+    case 0:
+    case 'DIRECTION_UNSPECIFIED':
+      return Direction.DIRECTION_UNSPECIFIED;
+    case 1:
+    case 'DIRECTION_IN':
+      return Direction.DIRECTION_IN;
+    case 2:
+    case 'DIRECTION_OUT':
+      return Direction.DIRECTION_OUT;
+    case 3:
+    case 'DIRECTION_UNKNOWN':
+      return Direction.DIRECTION_UNKNOWN;
+    case -1:
+    case 'UNRECOGNIZED':
+    default:
+      return Direction.UNRECOGNIZED;
+  }
+}
+
+export function directionToJSON(object: Direction): string {
+  switch (object) {
+    case Direction.DIRECTION_UNSPECIFIED:
+      return 'DIRECTION_UNSPECIFIED';
+    case Direction.DIRECTION_IN:
+      return 'DIRECTION_IN';
+    case Direction.DIRECTION_OUT:
+      return 'DIRECTION_OUT';
+    case Direction.DIRECTION_UNKNOWN:
+      return 'DIRECTION_UNKNOWN';
+    case Direction.UNRECOGNIZED:
+    default:
+      return 'UNRECOGNIZED';
+  }
+}
+
 /** Plate-specific detail of an event. */
 export interface PlateDetail {
   /** The best read, normalised: no separators or spaces, e.g. "京A12345", "粤BD12345". */
@@ -157,6 +208,10 @@ export interface Evidence {
   height: number;
   /** The crop's position in the analysed frame. */
   cropBox?: Box | undefined;
+  /** A small JPEG of the whole frame the crop came from (context), bounded in size. */
+  contextJpeg: Buffer;
+  /** Lower-case hex sha256 of `context_jpeg`. */
+  contextSha256: string;
 }
 
 /** One object pass seen by one camera. */
@@ -188,6 +243,7 @@ export interface Event {
   evidence?: Evidence | undefined;
   /** Ids of the models that produced the detection (from models/manifest), e.g. "blazeface-back-256". */
   modelIds: string[];
+  direction: Direction;
 }
 
 function createBasePlateDetail(): PlateDetail {
@@ -421,7 +477,15 @@ export const FaceDetail: MessageFns<FaceDetail> = {
 };
 
 function createBaseEvidence(): Evidence {
-  return { jpeg: Buffer.alloc(0), sha256: '', width: 0, height: 0, cropBox: undefined };
+  return {
+    jpeg: Buffer.alloc(0),
+    sha256: '',
+    width: 0,
+    height: 0,
+    cropBox: undefined,
+    contextJpeg: Buffer.alloc(0),
+    contextSha256: '',
+  };
 }
 
 export const Evidence: MessageFns<Evidence> = {
@@ -440,6 +504,12 @@ export const Evidence: MessageFns<Evidence> = {
     }
     if (message.cropBox !== undefined) {
       Box.encode(message.cropBox, writer.uint32(42).fork()).join();
+    }
+    if (message.contextJpeg.length !== 0) {
+      writer.uint32(50).bytes(message.contextJpeg);
+    }
+    if (message.contextSha256 !== '') {
+      writer.uint32(58).string(message.contextSha256);
     }
     return writer;
   },
@@ -497,6 +567,22 @@ export const Evidence: MessageFns<Evidence> = {
             message.cropBox = Box.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.contextJpeg = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.contextSha256 = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -520,6 +606,16 @@ export const Evidence: MessageFns<Evidence> = {
         : isSet(object.crop_box)
           ? Box.fromJSON(object.crop_box)
           : undefined,
+      contextJpeg: isSet(object.contextJpeg)
+        ? Buffer.from(bytesFromBase64(object.contextJpeg))
+        : isSet(object.context_jpeg)
+          ? Buffer.from(bytesFromBase64(object.context_jpeg))
+          : Buffer.alloc(0),
+      contextSha256: isSet(object.contextSha256)
+        ? globalThis.String(object.contextSha256)
+        : isSet(object.context_sha256)
+          ? globalThis.String(object.context_sha256)
+          : '',
     };
   },
 
@@ -540,6 +636,12 @@ export const Evidence: MessageFns<Evidence> = {
     if (message.cropBox !== undefined) {
       obj.cropBox = Box.toJSON(message.cropBox);
     }
+    if (message.contextJpeg.length !== 0) {
+      obj.contextJpeg = base64FromBytes(message.contextJpeg);
+    }
+    if (message.contextSha256 !== '') {
+      obj.contextSha256 = message.contextSha256;
+    }
     return obj;
   },
 
@@ -554,6 +656,8 @@ export const Evidence: MessageFns<Evidence> = {
     message.height = object.height ?? 0;
     message.cropBox =
       object.cropBox !== undefined && object.cropBox !== null ? Box.fromPartial(object.cropBox) : undefined;
+    message.contextJpeg = object.contextJpeg ?? Buffer.alloc(0);
+    message.contextSha256 = object.contextSha256 ?? '';
     return message;
   },
 };
@@ -576,6 +680,7 @@ function createBaseEvent(): Event {
     detail: undefined,
     evidence: undefined,
     modelIds: [],
+    direction: 0,
   };
 }
 
@@ -633,6 +738,9 @@ export const Event: MessageFns<Event> = {
     }
     for (const v of message.modelIds) {
       writer.uint32(138).string(v!);
+    }
+    if (message.direction !== 0) {
+      writer.uint32(144).int32(message.direction);
     }
     return writer;
   },
@@ -786,6 +894,14 @@ export const Event: MessageFns<Event> = {
             message.modelIds.push(reader.string());
             continue;
           }
+          case 18: {
+            if (tag !== 144) {
+              break;
+            }
+
+            message.direction = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -860,6 +976,7 @@ export const Event: MessageFns<Event> = {
         : globalThis.Array.isArray(object?.model_ids)
           ? object.model_ids.map((e: any) => globalThis.String(e))
           : [],
+      direction: isSet(object.direction) ? directionFromJSON(object.direction) : 0,
     };
   },
 
@@ -915,6 +1032,9 @@ export const Event: MessageFns<Event> = {
     if (message.modelIds?.length) {
       obj.modelIds = message.modelIds;
     }
+    if (message.direction !== 0) {
+      obj.direction = directionToJSON(message.direction);
+    }
     return obj;
   },
 
@@ -955,6 +1075,7 @@ export const Event: MessageFns<Event> = {
         ? Evidence.fromPartial(object.evidence)
         : undefined;
     message.modelIds = object.modelIds?.map((e) => e) || [];
+    message.direction = object.direction ?? 0;
     return message;
   },
 };
