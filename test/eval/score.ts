@@ -1,0 +1,193 @@
+/**
+ * Scoring detection against scene ground truth, for `npm run eval -- detection`. Pure: given the
+ * truth, the per-frame detections and the events a run produced, compute the issue's metrics.
+ *
+ * Matching rules (documented in the eval's output as `rules`):
+ * - a face detection matches a truth face in the same frame when IoU ≥ 0.3;
+ * - a plate event matches a truth plate pass when the event's box at its best-frame time has
+ *   IoU ≥ 0.2 with the truth box at that time (generous: truth is the whole plate, the detector
+ *   box may be tighter or rotated) — or, failing that, when its text equals the truth text and
+ *   the pass is visible at that time;
+ * - a face event matches a truth face pass the same way (IoU ≥ 0.2 at its best frame).
+ */
+import type { Box } from '../../edge-agent/src/detect/types.ts';
+import { boxAt, type SceneTruth, type TruthObject } from '../scene/truth.ts';
+import { rotateBox } from './variations.ts';
+
+/** A detection in one analysed frame. */
+export interface FrameDetection {
+  kind: 'face' | 'plate';
+  box: Box;
+}
+
+/** One analysed frame's detections, at loop time `t_s`. */
+export interface FrameResult {
+  t_s: number;
+  detections: FrameDetection[];
+}
+
+/** An emitted event, as the scorer needs it. */
+export interface ScoredEvent {
+  kind: 'face' | 'plate';
+  /** Loop time of the best frame. */
+  t_s: number;
+  box: Box;
+  text?: string;
+}
+
+/** One run: a scene (truth) seen through a variation, analysed at `width×height`. */
+export interface RunResult {
+  truth: SceneTruth;
+  /** Analysis frame size (truth is scaled from the video size to it). */
+  width: number;
+  height: number;
+  rotateDeg: number;
+  frames: FrameResult[];
+  events: ScoredEvent[];
+}
+
+/** Counts summed over runs; the metrics are ratios of these. */
+export interface Tally {
+  platePasses80: number;
+  platesRead80: number;
+  plateEvents: number;
+  plateFalseEvents: number;
+  faceTruthInstances: number;
+  faceFound: number;
+  faceFalse: number;
+  frames: number;
+  passes: number;
+  passesWithOneEvent: number;
+  /** Per-pass plate results, for the report: truth text → event texts. */
+  misreads: { truth: string; read: string[] }[];
+}
+
+export function emptyTally(): Tally {
+  return {
+    platePasses80: 0,
+    platesRead80: 0,
+    plateEvents: 0,
+    plateFalseEvents: 0,
+    faceTruthInstances: 0,
+    faceFound: 0,
+    faceFalse: 0,
+    frames: 0,
+    passes: 0,
+    passesWithOneEvent: 0,
+    misreads: [],
+  };
+}
+
+export function iou(a: Box, b: Box): number {
+  const x0 = Math.max(a.x, b.x);
+  const y0 = Math.max(a.y, b.y);
+  const x1 = Math.min(a.x + a.width, b.x + b.width);
+  const y1 = Math.min(a.y + a.height, b.y + b.height);
+  const inter = Math.max(0, x1 - x0) * Math.max(0, y1 - y0);
+  const union = a.width * a.height + b.width * b.height - inter;
+  return union > 0 ? inter / union : 0;
+}
+
+/** Truth box of `o` at `t_s`, in analysis pixels after rotation; undefined when not visible. */
+function truthBox(run: RunResult, o: TruthObject, t_s: number, minVisible = 0.6): Box | undefined {
+  const v = run.truth.video;
+  const vb = boxAt(o, t_s, { width: v.width, height: v.height });
+  if (vb === undefined || vb.visibleFraction < minVisible) return undefined;
+  const sx = run.width / v.width;
+  const sy = run.height / v.height;
+  const box = { x: vb.x * sx, y: vb.y * sy, width: vb.w * sx, height: vb.h * sy };
+  return rotateBox(box, run.rotateDeg, run.width, run.height);
+}
+
+/** Widest the object ever is, in analysis pixels (unrotated). */
+function maxWidth(run: RunResult, o: TruthObject): number {
+  const sx = run.width / run.truth.video.width;
+  return Math.max(...o.keyframes.map((k) => k.w)) * sx;
+}
+
+/** Score one run into the tally. */
+export function scoreRun(run: RunResult, tally: Tally): void {
+  const faces = run.truth.objects.filter((o) => o.kind === 'face');
+  const plates = run.truth.objects.filter((o) => o.kind === 'plate');
+
+  // Per-frame face recall and false positives.
+  for (const frame of run.frames) {
+    tally.frames += 1;
+    const dets = frame.detections.filter((d) => d.kind === 'face');
+    const used = new Set<FrameDetection>();
+    for (const face of faces) {
+      const box = truthBox(run, face, frame.t_s, 0.9);
+      if (box === undefined || box.width < 24) continue;
+      tally.faceTruthInstances += 1;
+      const hit = dets.find((d) => !used.has(d) && iou(d.box, box) >= 0.3);
+      if (hit !== undefined) {
+        used.add(hit);
+        tally.faceFound += 1;
+      }
+    }
+    for (const d of dets) {
+      if (used.has(d)) continue;
+      // Any overlap with a truth face (even a small, clipped or partly hidden one) is not false.
+      const nearTruth = faces.some((f) => {
+        const b = truthBox(run, f, frame.t_s, 0);
+        return b !== undefined && iou(d.box, b) > 0.05;
+      });
+      if (!nearTruth) tally.faceFalse += 1;
+    }
+  }
+
+  // Events → passes.
+  const eventsFor = new Map<TruthObject, ScoredEvent[]>();
+  for (const ev of run.events) {
+    const candidates = ev.kind === 'plate' ? plates : faces;
+    let match: TruthObject | undefined;
+    let best = 0.2;
+    for (const o of candidates) {
+      const b = truthBox(run, o, ev.t_s, 0);
+      if (b === undefined) continue;
+      const score = iou(ev.box, b);
+      if (score >= best) {
+        best = score;
+        match = o;
+      }
+    }
+    if (match === undefined && ev.kind === 'plate') {
+      match = plates.find((o) => o.text === ev.text && truthBox(run, o, ev.t_s, 0) !== undefined);
+    }
+    if (ev.kind === 'plate') {
+      tally.plateEvents += 1;
+      if (match === undefined) tally.plateFalseEvents += 1;
+    }
+    if (match !== undefined) eventsFor.set(match, [...(eventsFor.get(match) ?? []), ev]);
+  }
+
+  for (const o of plates) {
+    const evs = eventsFor.get(o) ?? [];
+    if (maxWidth(run, o) >= 80) {
+      tally.platePasses80 += 1;
+      if (evs.some((e) => e.text === o.text)) tally.platesRead80 += 1;
+      else tally.misreads.push({ truth: o.text ?? '', read: evs.map((e) => e.text ?? '') });
+    }
+    if (maxWidth(run, o) >= 60) {
+      tally.passes += 1;
+      if (evs.length === 1) tally.passesWithOneEvent += 1;
+    }
+  }
+  for (const o of faces) {
+    if (maxWidth(run, o) < 24) continue;
+    tally.passes += 1;
+    if ((eventsFor.get(o) ?? []).length === 1) tally.passesWithOneEvent += 1;
+  }
+}
+
+/** The issue's metrics from a tally. */
+export function metrics(t: Tally): Record<string, number> {
+  const ratio = (a: number, b: number) => (b === 0 ? 0 : Math.round((1000 * a) / b) / 1000);
+  return {
+    plate_exact_read: ratio(t.platesRead80, t.platePasses80),
+    plate_false_events: t.plateFalseEvents,
+    face_recall: ratio(t.faceFound, t.faceTruthInstances),
+    face_false_per_100_frames: t.frames === 0 ? 0 : Math.round((10000 * t.faceFalse) / t.frames) / 100,
+    events_per_pass_exact: ratio(t.passesWithOneEvent, t.passes),
+  };
+}
