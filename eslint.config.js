@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['node_modules/', 'proto/gen/', '**/dist/', 'coverage/'],
+    ignores: ['node_modules/', 'proto/gen/', '**/dist/', 'coverage/', '.cache/'],
   },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,

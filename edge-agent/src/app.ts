@@ -4,9 +4,14 @@
  * bench build the app directly.
  */
 import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SiteConfig } from '../../proto/gen/sharpeyes/v1/config.ts';
 import { CameraSupervisor, DISCARD_SINK, type FrameSink } from './cameras/supervisor.ts';
+import { startInferencePool, type DetectorName } from './detect/index.ts';
+import { JsonLinesEventSink, type EventSink } from './events/index.ts';
+import { createAnalysisSink } from './pipeline/analysis-sink.ts';
+import { MODEL_IDS, poolDetect } from './pipeline/pipeline.ts';
 import { defaultCredentials } from './config/load.ts';
 import { effectiveCameras, type CameraPlan } from './config/merge.ts';
 import type { EdgeConfig } from './config/schema.ts';
@@ -37,8 +42,10 @@ export interface EdgeAppOptions {
   config: EdgeConfig;
   logger: Logger;
   env?: NodeJS.ProcessEnv;
-  /** Where frames go; default: taken and released (detection arrives with issue 4). */
+  /** Where frames go; default: the analysis pipeline (motion, detection, tracking, events). */
   sink?: FrameSink;
+  /** Where events go; default: JSON lines in `detect.events_file` (MQTT transport: issue 5). */
+  events?: EventSink;
 }
 
 /** A running edge agent. */
@@ -116,6 +123,46 @@ export async function startEdgeApp(opts: EdgeAppOptions): Promise<EdgeApp> {
         }),
       );
 
+    let sink = opts.sink;
+    if (sink === undefined && !config.detect.face && !config.detect.plate) {
+      // Capture only (commissioning, the capture bench): frames are taken and released.
+      sink = DISCARD_SINK;
+    }
+    if (sink === undefined) {
+      const detectors: DetectorName[] = [];
+      if (config.detect.face) detectors.push('face');
+      if (config.detect.plate) detectors.push('plate');
+      const pool = await startInferencePool({
+        detectors,
+        workers: config.detect.workers,
+        intraOpNumThreads: config.detect.threads,
+        maxQueue: config.detect.queue,
+        logger,
+      });
+      stops.push(() => pool.close());
+      let events = opts.events;
+      if (events === undefined) {
+        await mkdir(config.data_dir, { recursive: true });
+        const file = new JsonLinesEventSink({
+          path: config.detect.events_file ?? join(config.data_dir, 'events.jsonl'),
+          evidenceDir: join(config.data_dir, 'evidence'),
+        });
+        // Stopped after the supervisor (stops run in reverse), so flushed tracks are written.
+        stops.push(() => file.close());
+        events = file;
+      }
+      sink = createAnalysisSink({
+        siteId: config.site_id,
+        detect: poolDetect(pool),
+        modelIds: MODEL_IDS,
+        kinds: { face: config.detect.face, plate: config.detect.plate },
+        minConfidence: config.detect.min_confidence,
+        planFor: (cameraId) => plan.cameras.find((p) => p.cameraId === cameraId),
+        events,
+        logger,
+      });
+    }
+
     const supervisor = new CameraSupervisor({
       discovery,
       health,
@@ -127,7 +174,7 @@ export async function startEdgeApp(opts: EdgeAppOptions): Promise<EdgeApp> {
         backoff: { initialMs: config.capture.backoff_initial_ms, maxMs: config.capture.backoff_max_ms },
         ffmpegPath: config.capture.ffmpeg_path,
       },
-      sink: opts.sink ?? DISCARD_SINK,
+      sink,
       captureDiscovered: config.capture_discovered,
       defaultCredentials: fallbackCredentials,
       logger,

@@ -38,6 +38,20 @@ export const EDGE_ERRORS = {
   EDGE_ERR_DETECT_INPUT: 'the image cannot be used for detection',
   EDGE_ERR_DETECT_BUSY: 'the inference queue is full',
   EDGE_ERR_DETECT_WORKER: 'the inference worker failed',
+  EDGE_ERR_MODEL_LOAD: 'the model file cannot be loaded by onnxruntime',
+  EDGE_ERR_MODEL_INCOMPATIBLE: 'the model inputs or outputs do not match the manifest',
+  EDGE_ERR_DETECT_RUN: 'inference failed',
+  EDGE_ERR_DETECT_UNAVAILABLE: 'no detector of this name is available',
+  EDGE_ERR_DETECT_CLOSED: 'the detector or inference pool is closed',
+  // Motion, tracking, events.
+  EDGE_ERR_MOTION_OPTIONS: 'invalid motion gate options',
+  EDGE_ERR_MOTION_INPUT: 'the frame cannot be used by the motion gate',
+  EDGE_ERR_TRACK_OPTIONS: 'invalid tracker options',
+  EDGE_ERR_TRACK_INPUT: 'the tracker was given an invalid frame or detection',
+  EDGE_ERR_EVENT_ID: 'an event id cannot be made',
+  EDGE_ERR_EVENT_INPUT: 'an event cannot be built from this track',
+  EDGE_ERR_EVENT_EVIDENCE: 'the evidence JPEG cannot be made within its size bound',
+  EDGE_ERR_EVENT_SINK: 'the event sink failed',
 } as const;
 
 /** One of the codes in {@link EDGE_ERRORS}. */

@@ -6,11 +6,13 @@ import { parseArgs } from 'node:util';
 import { startEdgeApp, VERSION } from './app.ts';
 import { loadConfigFile } from './config/load.ts';
 import { isEdgeError } from './errors.ts';
+import { runDetect } from './cli/detect.ts';
 import { createLogger } from './log.ts';
 
 const HELP = `sharpeyes edge-agent ${VERSION}
 
 usage: edge-agent --config FILE
+       edge-agent detect IMAGE... | VIDEO     (edge-agent detect --help)
        edge-agent --help | --version
 
 Discovers ONVIF cameras on the site LAN, captures their video with ffmpeg and reports their
@@ -26,6 +28,13 @@ Environment:
 `;
 
 async function main(): Promise<number> {
+  if (process.argv[2] === 'detect') {
+    return runDetect(
+      process.argv.slice(3),
+      (line) => process.stdout.write(`${line}\n`),
+      (line) => process.stderr.write(`${line}\n`),
+    );
+  }
   let values;
   try {
     ({ values } = parseArgs({

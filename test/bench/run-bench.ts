@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- <name> [args…]`: run one benchmark from test/bench/benches/<name>.ts.
+ * `npm run bench -- <name> [args…]`: run one benchmark from test/bench/benches/<name>.ts;
+ * `npm run eval -- <name>` the same for an evaluation in test/eval/evals/<name>.ts.
  * Progress goes to stderr; the result is ONE JSON line, printed last on stdout.
  *
  * A benchmark module exports `run(args: string[], progress: (msg: string) => void)` returning
@@ -16,7 +17,10 @@ export interface BenchModule {
   run(args: string[], progress: (msg: string) => void): Promise<Record<string, unknown>>;
 }
 
-const DIR = join(import.meta.dirname, 'benches');
+// `--evals` (npm run eval) switches to the evaluations.
+const EVALS = process.argv[2] === '--evals';
+const DIR = EVALS ? join(import.meta.dirname, '..', 'eval', 'evals') : join(import.meta.dirname, 'benches');
+const COMMAND = EVALS ? 'eval' : 'bench';
 
 function available(): string[] {
   return readdirSync(DIR)
@@ -26,7 +30,7 @@ function available(): string[] {
 }
 
 async function main(): Promise<number> {
-  const [name, ...args] = process.argv.slice(2);
+  const [name, ...args] = process.argv.slice(EVALS ? 3 : 2);
   const names = available();
   if (name === undefined || !names.includes(name)) {
     const lines = await Promise.all(
@@ -34,7 +38,7 @@ async function main(): Promise<number> {
         async (n) => `  ${n.padEnd(16)} ${((await import(join(DIR, `${n}.ts`))) as BenchModule).description}`,
       ),
     );
-    console.error(`usage: npm run bench -- <name> [args]\n${lines.join('\n')}`);
+    console.error(`usage: npm run ${COMMAND} -- <name> [args]\n${lines.join('\n')}`);
     return 2;
   }
   const mod = (await import(join(DIR, `${name}.ts`))) as BenchModule;
@@ -43,7 +47,7 @@ async function main(): Promise<number> {
     console.error(`[${name} +${((Date.now() - started) / 1000).toFixed(1)}s] ${msg}`);
   };
   const result = await mod.run(args, progress);
-  console.log(JSON.stringify({ bench: name, ...result, wall_ms: Date.now() - started }));
+  console.log(JSON.stringify({ [COMMAND]: name, ...result, wall_ms: Date.now() - started }));
   return 0;
 }
 

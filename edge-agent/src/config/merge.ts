@@ -4,7 +4,7 @@
  * entries win field by field; the local file fills what the gateway leaves out (typically the
  * credentials on a site that keeps them off the central server).
  */
-import type { SiteConfig } from '../../../proto/gen/sharpeyes/v1/config.ts';
+import { ImageDirection, type SiteConfig } from '../../../proto/gen/sharpeyes/v1/config.ts';
 import type { EdgeConfig } from './schema.ts';
 import { defaultCredentials, resolveCredentials, type Credentials } from './load.ts';
 
@@ -22,7 +22,23 @@ export interface CameraPlan {
   enabled: boolean;
   /** Analysis fps; undefined = the agent default (capture.fps). */
   fps?: number;
+  /** Image direction that means entering; undefined = direction unknown. */
+  inbound?: InboundName;
+  /** Motion masks (ignored regions), normalised polygons. */
+  masks?: { x: number; y: number }[][];
+  /** Detectors to run; undefined = the agent's `detect` section. */
+  detectors?: { face: boolean; plate: boolean };
 }
+
+/** Image directions, as the config file names them. */
+export type InboundName = 'left_to_right' | 'right_to_left' | 'towards' | 'away';
+
+const INBOUND_FROM_PROTO: Partial<Record<ImageDirection, InboundName>> = {
+  [ImageDirection.IMAGE_DIRECTION_LEFT_TO_RIGHT]: 'left_to_right',
+  [ImageDirection.IMAGE_DIRECTION_RIGHT_TO_LEFT]: 'right_to_left',
+  [ImageDirection.IMAGE_DIRECTION_TOWARDS]: 'towards',
+  [ImageDirection.IMAGE_DIRECTION_AWAY]: 'away',
+};
 
 /** The effective camera list and where it came from. */
 export interface EffectivePlan {
@@ -51,6 +67,7 @@ export function effectiveCameras(
       ...(cam.serial_number !== undefined && { serialNumber: cam.serial_number }),
       ...(cam.xaddr !== undefined && { xaddr: cam.xaddr }),
       ...(cam.profile_token !== undefined && { profileToken: cam.profile_token }),
+      ...(cam.inbound !== undefined && { inbound: cam.inbound }),
       enabled: cam.enabled,
       credentials:
         cam.credentials === undefined
@@ -85,6 +102,14 @@ export function effectiveCameras(
     if (profileToken !== undefined) merged.profileToken = profileToken;
     if (credentials !== undefined) merged.credentials = credentials;
     if (fps !== undefined && fps > 0) merged.fps = fps;
+    const analysis = remote.analysis;
+    const inbound = (analysis && INBOUND_FROM_PROTO[analysis.inbound]) ?? local?.inbound;
+    if (inbound !== undefined) merged.inbound = inbound;
+    if (analysis !== undefined) {
+      merged.detectors = { face: analysis.face, plate: analysis.plate };
+      if (analysis.masks.length > 0)
+        merged.masks = analysis.masks.map((m) => m.points.map((p) => ({ x: p.x, y: p.y })));
+    }
     byId.set(remote.cameraId, merged);
   }
   return { cameras: finalise(byId, fallback), revision: site.revision };

@@ -143,6 +143,60 @@ export const CaptureSectionSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+export const DetectSectionSchema = Type.Object(
+  {
+    face: Type.Boolean({
+      default: true,
+      description: 'Run face detection (detection only: no identification).',
+    }),
+    plate: Type.Boolean({ default: true, description: 'Run licence-plate detection and reading.' }),
+    workers: Type.Integer({
+      minimum: 1,
+      maximum: 16,
+      default: 1,
+      description: 'Inference worker threads (each holds its own model sessions).',
+    }),
+    threads: Type.Integer({
+      minimum: 1,
+      maximum: 16,
+      default: 1,
+      description: 'onnxruntime intra-op threads per session.',
+    }),
+    queue: Type.Integer({
+      minimum: 1,
+      maximum: 1024,
+      default: 8,
+      description: 'Frames waiting for inference at most; further frames are dropped and counted.',
+    }),
+    min_confidence: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      default: 0,
+      description: 'Ignore detections below this confidence (on top of the detectors’ own thresholds).',
+    }),
+    events_file: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'Append events as JSON lines here (default <data_dir>/events.jsonl) until MQTT transport exists.',
+      }),
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+const Inbound = Type.Union(
+  [
+    Type.Literal('left_to_right'),
+    Type.Literal('right_to_left'),
+    Type.Literal('towards'),
+    Type.Literal('away'),
+  ],
+  {
+    description: 'Image direction of motion that means entering (for an entrance camera: into the village).',
+  },
+);
+
 export const CameraEntrySchema = Type.Object(
   {
     camera_id: Id('Registry id of the camera (as the gateway knows it).'),
@@ -161,6 +215,7 @@ export const CameraEntrySchema = Type.Object(
       Type.String({ minLength: 1, description: 'ONVIF profile to analyse; default: sub-stream near 720p.' }),
     ),
     enabled: Type.Boolean({ default: true, description: 'false = known but not analysed.' }),
+    inbound: Type.Optional(Inbound),
   },
   { additionalProperties: false },
 );
@@ -191,6 +246,7 @@ export const EdgeConfigSchema = Type.Object(
     }),
     discovery: DiscoverySectionSchema,
     capture: CaptureSectionSchema,
+    detect: DetectSectionSchema,
     cameras: Type.Array(CameraEntrySchema, {
       default: [],
       maxItems: 1024,

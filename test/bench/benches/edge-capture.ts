@@ -68,6 +68,8 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
       },
       discovery: { unicast_targets: site.cameras.map((c) => ({ host: '127.0.0.1', port: c.discoveryPort })) },
       capture: { width: 1280, height: 720, fps: 2 },
+      // Capture only: this bench measures capture; edge-pipeline measures detection.
+      detect: { face: false, plate: false },
     }),
   );
   const agent = spawnManaged(
