@@ -43,6 +43,7 @@ export const EDGE_ERRORS = {
   EDGE_ERR_DETECT_RUN: 'inference failed',
   EDGE_ERR_DETECT_UNAVAILABLE: 'no detector of this name is available',
   EDGE_ERR_DETECT_CLOSED: 'the detector or inference pool is closed',
+  EDGE_ERR_DETECT_OPTIONS: 'invalid detector options',
   // Motion, tracking, events.
   EDGE_ERR_MOTION_OPTIONS: 'invalid motion gate options',
   EDGE_ERR_MOTION_INPUT: 'the frame cannot be used by the motion gate',

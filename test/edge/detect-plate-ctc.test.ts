@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ctcGreedyDecode, loadCharset, parseCharset } from '../../edge-agent/src/detect/ctc.ts';
 import type { CtcCharset } from '../../edge-agent/src/detect/ctc.ts';
@@ -18,7 +19,7 @@ import { REC_HEIGHT, recogniseCrops } from '../../edge-agent/src/detect/plate-re
 import { sessionRunner } from '../../edge-agent/src/detect/plates.ts';
 import type { RecordedRead } from './fixtures/plate-record-rec.ts';
 
-const FIXTURES = join(import.meta.dirname, 'fixtures');
+const FIXTURES = fileURLToPath(new URL('fixtures', import.meta.url));
 
 /** Charset of 4 keys: blank, a, b, c, d, space. */
 const SMALL = parseCharset('a\nb\nc\nd\n');

@@ -336,6 +336,14 @@ describe('mergeLineFragments', () => {
     expect(mergeLineFragments([rest, province], frame)).toHaveLength(1);
   });
 
+  it('joins a fragment that covers only the top of a glyph (黑 found as 31×44 in a 79-px line)', () => {
+    const top = box({ cx: 156, cy: 169, width: 31.5, height: 44.5, angle: 0 });
+    const rest = box({ cx: 344, cy: 180, width: 318.4, height: 79.4, angle: 0 });
+    const merged = mergeLineFragments([top, rest], frame);
+    expect(merged).toHaveLength(1);
+    expect(merged[0]?.rect.height).toBeGreaterThanOrEqual(79);
+  });
+
   it.each<[string, RotatedRect]>([
     ['too far along the line', { cx: 100, cy: 174, width: 45, height: 77, angle: 0 }],
     ['off the line', { cx: 153, cy: 230, width: 45, height: 77, angle: 0 }],

@@ -1,14 +1,16 @@
 /** The plate detector end to end with the real PP-OCRv4 models: reads, regions, errors, lifecycle. */
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isEdgeError } from '../../edge-agent/src/errors.ts';
 import { decodeImageFile } from '../../edge-agent/src/detect/image.ts';
 import { resolveModel } from '../../edge-agent/src/detect/models.ts';
 import {
+  checkPlateReaderOptions,
   createPlateDetector,
   createPlateReader,
   provinceNearMiss,
 } from '../../edge-agent/src/detect/plates.ts';
-import type { PlateDetector, RejectedRead } from '../../edge-agent/src/detect/plates.ts';
+import type { PlateDetector, PlateReaderOptions, RejectedRead } from '../../edge-agent/src/detect/plates.ts';
 import { parseCharset } from '../../edge-agent/src/detect/ctc.ts';
 import type { Box, PlateDetection, RgbImage } from '../../edge-agent/src/detect/types.ts';
 import { makeTempDir } from '../bench/lifetime.ts';
@@ -167,6 +169,69 @@ describe('createPlateDetector (real models)', () => {
     expect(signRead).toMatchObject({ reason: 'format' });
   });
 
+  it('does not read the same static sign twice, and still reads a plate next to it', async () => {
+    const { image, truth } = threePlateFrame();
+    const sign = await decodeImageFile(
+      fileURLToPath(new URL('fixtures/plate-rec-sign.png', import.meta.url)),
+    );
+    paste(image, sign, 300, 100);
+    const d = await createPlateDetector();
+    try {
+      const first = await d.detect(image);
+      expect(d.lastStats?.memoHits).toBe(0);
+      const second = await d.detect(image);
+      expect(d.lastStats?.memoHits).toBeGreaterThanOrEqual(1);
+      expect(second.map((p) => p.text).sort()).toEqual(first.map((p) => p.text).sort());
+      expect(second).toHaveLength(truth.length);
+      // A change in the sign's pixels (a bar across it) means it is read again.
+      for (let y = 108; y < 120; y++) image.data.fill(0, (y * 1280 + 300) * 3, (y * 1280 + 460) * 3);
+      await d.detect(image);
+      expect(d.lastStats?.memoHits).toBe(0);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('falls back to one whole-frame pass when the regions cover most of the frame', async () => {
+    const { image } = threePlateFrame();
+    const found = await get().detect(image, [
+      { x: 0, y: 0, width: 700, height: 720 },
+      { x: 720, y: 0, width: 560, height: 720 },
+    ]);
+    expect(get().lastStats?.areas).toBe(1);
+    expect(found).toHaveLength(3);
+  });
+
+  it('reads a 64-px new-energy plate in whole 720p frames by looking again at full resolution', async () => {
+    const { videoPath, truth } = await generateScene(presetScene('street'));
+    const plate = truth.objects.find((o) => o.text === '粤BD12345');
+    if (plate === undefined) throw new Error('street scene has no 粤BD12345');
+    // Frames where the plate is fully in view and not occluded.
+    const numbers = [30, 45, 75, 90].filter((n) => {
+      const b = boxAt(plate, n / truth.video.fps, truth.video);
+      return b !== undefined && !b.clipped;
+    });
+    expect(numbers.length).toBeGreaterThanOrEqual(3);
+    const frames = await readFrames(videoPath, truth.video, 'rgb24', numbers);
+    const without = await createPlateDetector({ secondLook: false });
+    let withLook = 0;
+    let withoutLook = 0;
+    let secondLooks = 0;
+    try {
+      for (const data of frames.frames) {
+        const image = { data: new Uint8Array(data), width: truth.video.width, height: truth.video.height };
+        if ((await get().detect(image)).some((d) => d.text === '粤BD12345')) withLook++;
+        secondLooks += get().lastStats?.secondLooks ?? 0;
+        if ((await without.detect(image)).some((d) => d.text === '粤BD12345')) withoutLook++;
+      }
+    } finally {
+      await without.close();
+    }
+    expect(withLook).toBeGreaterThanOrEqual(numbers.length - 1);
+    expect(withLook).toBeGreaterThan(withoutLook);
+    expect(secondLooks).toBeGreaterThan(0);
+  });
+
   it.each<[string, RgbImage]>([
     ['a buffer of the wrong length', { data: new Uint8Array(10), width: 10, height: 10 }],
     ['zero size', { data: new Uint8Array(0), width: 0, height: 0 }],
@@ -224,6 +289,31 @@ describe('createPlateReader with stand-in runners', () => {
     );
     expect(await reader.read(image)).toEqual([]);
     expect(recCalls).toBe(0);
+  });
+});
+
+describe('plate reader options', () => {
+  it.each<[string, PlateReaderOptions, RegExp]>([
+    ['minConfidence above 1', { minConfidence: 1.5 }, /minConfidence/],
+    ['a fractional batch', { recBatchSize: 2.5 }, /recBatchSize must be an integer/],
+    ['a tiny detector side', { maxDetSide: 8 }, /maxDetSide/],
+    ['a negative pad', { regionPadFrac: -1 }, /regionPadFrac/],
+    ['a channel order that is no permutation', { channelOrder: [0, 0, 1] }, /channelOrder/],
+  ])('rejects %s with EDGE_ERR_DETECT_OPTIONS, before loading models', async (_name, options, message) => {
+    expect(checkPlateReaderOptions(options)).toHaveLength(1);
+    const err = await createPlateDetector({
+      ...options,
+      models: { env: {}, resolveFrom: '/nonexistent/x.js' },
+    }).catch((e: unknown) => e);
+    expect(isEdgeError(err, 'EDGE_ERR_DETECT_OPTIONS')).toBe(true);
+    expect(String(err)).toMatch(message);
+  });
+
+  it('accepts the defaults and sensible values', () => {
+    expect(checkPlateReaderOptions({})).toEqual([]);
+    expect(checkPlateReaderOptions({ minConfidence: 0.7, maxDetSide: 640, channelOrder: [2, 1, 0] })).toEqual(
+      [],
+    );
   });
 });
 

@@ -229,11 +229,12 @@ export interface MergeParams {
 
 /**
  * Defaults: the widest gap inside a plate is the dot between the 2nd and 3rd characters, about
- * 0.4 of the character height; 0.6 leaves room for the detector's own slack.
+ * 0.4 of the character height; 0.6 leaves room for the detector's own slack. A fragment may
+ * cover only part of a glyph (the top strokes of 黑), so half the line's height is enough.
  */
 export const DEFAULT_MERGE_PARAMS: Readonly<MergeParams> = {
   fragmentMaxAspect: 2.2,
-  minHeightRatio: 0.7,
+  minHeightRatio: 0.5,
   maxAngleDiff: (10 * Math.PI) / 180,
   maxOffsetAcross: 0.35,
   maxGap: 0.6,

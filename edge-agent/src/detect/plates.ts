@@ -13,12 +13,14 @@ import type { CtcCharset, CtcRead } from './ctc.ts';
 import { rectCorners } from './db-postprocess.ts';
 import type { DbParams, RotatedRect } from './db-postprocess.ts';
 import { assertRgbImage } from './image.ts';
+import type { Normalisation } from './image.ts';
 import { resolveModel } from './models.ts';
-import type { ResolveModelOptions, ResolvedModel } from './models.ts';
+import type { ModelEntry, ResolveModelOptions, ResolvedModel } from './models.ts';
 import { createSession, output } from './onnx.ts';
 import type { OnnxSession } from './onnx.ts';
 import { classifyPlateColour } from './plate-colour.ts';
 import {
+  DET_NORM,
   clampQuad,
   detectText,
   mergeLineFragments,
@@ -63,6 +65,8 @@ export interface PlateReaderOptions {
   memo?: boolean;
   /** DB post-process overrides. */
   db?: Partial<DbParams>;
+  /** Text detector normalisation on 0..255 values. Default: the manifest's, else ImageNet mean/std. */
+  detNorm?: Normalisation;
   /** Image channel feeding each tensor channel. Default RGB (measured better than BGR, see plate-image.ts). */
   channelOrder?: ChannelOrder;
   /** Called for every text box that was read but is not a plate (debug logging, evaluation). */
@@ -150,13 +154,40 @@ export function provinceNearMiss(text: string): string[] {
   return tails;
 }
 
-/** Build the plate pipeline over a text-detector runner and a recogniser runner. */
+/** Problems with `options`, as `field message` (empty when valid). */
+export function checkPlateReaderOptions(options: PlateReaderOptions): string[] {
+  const problems: string[] = [];
+  const range = (name: string, v: number | undefined, min: number, max: number, integer = false): void => {
+    if (v === undefined) return;
+    if (!Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+      problems.push(`${name} must be ${integer ? 'an integer' : 'a number'} in ${min}..${max}, got ${v}`);
+    }
+  };
+  range('minConfidence', options.minConfidence, 0, 1);
+  range('maxDetSide', options.maxDetSide, 32, 4096, true);
+  range('minTextHeightPx', options.minTextHeightPx, 0, 1000);
+  range('regionPadFrac', options.regionPadFrac, 0, 2);
+  range('recBatchSize', options.recBatchSize, 1, 64, true);
+  const order = options.channelOrder;
+  if (order !== undefined && [...order].sort().join() !== '0,1,2') {
+    problems.push(`channelOrder must be a permutation of 0, 1, 2, got ${order.join(',')}`);
+  }
+  return problems;
+}
+
+/**
+ * Build the plate pipeline over a text-detector runner and a recogniser runner. One read at a
+ * time (the static-text memo is per reader); {@link createPlateDetector} serialises calls.
+ * Throws EDGE_ERR_DETECT_OPTIONS for invalid options.
+ */
 export function createPlateReader(
   det: TensorRunner,
   rec: TensorRunner,
   charset: CtcCharset,
   options: PlateReaderOptions = {},
 ): PlateReader {
+  const problems = checkPlateReaderOptions(options);
+  if (problems.length > 0) throw new EdgeError('EDGE_ERR_DETECT_OPTIONS', problems.join('; '));
   const minConfidence = options.minConfidence ?? 0.5;
   const minTextHeight = options.minTextHeightPx ?? 7;
   const order = options.channelOrder ?? RGB_ORDER;
@@ -165,6 +196,7 @@ export function createPlateReader(
   const secondLook = options.secondLook ?? true;
   const maxSide = options.maxDetSide ?? 960;
   const db = options.db ?? {};
+  const norm = options.detNorm ?? DET_NORM;
   const memo = options.memo === false ? undefined : new StaticTextMemo();
   let lastStats: PlateRunStats | undefined;
 
@@ -211,7 +243,7 @@ export function createPlateReader(
     const scaled: { box: TextBox; scale: number }[] = [];
     for (const area of areas) {
       const scale = planDetInput(area.width, area.height, maxSide).scale;
-      for (const box of await detectText(det, image, area, { maxSide, db, channelOrder: order })) {
+      for (const box of await detectText(det, image, area, { maxSide, db, norm, channelOrder: order })) {
         scaled.push({ box, scale });
       }
     }
@@ -264,7 +296,9 @@ export function createPlateReader(
       }
       if (!verdict.ok) {
         // Only text that is plainly no plate is remembered; near misses are read again next time.
-        if (verdict.reason === 'format' && tails.length === 0) memo?.remember(b.quad, r.crop, verdict.text);
+        if (verdict.reason === 'format' && tails.length === 0 && !startsWithProvince(verdict.text)) {
+          memo?.remember(b.quad, r.crop, verdict.text);
+        }
         rejected.push({ box: b, scale: scaleOf(b), text: verdict.text, reason: verdict.reason });
         continue;
       }
@@ -375,6 +409,12 @@ function detCost(areas: readonly Box[], maxSide: number): number {
 /** Text lines at most this tall (image px) get a second look when the frame was downscaled. */
 const SECOND_LOOK_MAX_HEIGHT_PX = 24;
 
+/** Whether `text` starts like a plate (with a province character). */
+function startsWithProvince(text: string): boolean {
+  const first = Array.from(text)[0];
+  return first !== undefined && PLATE_PROVINCES.includes(first);
+}
+
 /** Whether a rejected read has at least three plate letters/digits: maybe part of a plate. */
 function isPlateLike(text: string): boolean {
   return (text.match(/[A-HJ-NP-Z0-9]/g) ?? []).length >= 3;
@@ -402,10 +442,13 @@ export function dedupePlates(plates: readonly PlateDetection[]): PlateDetection[
   return kept;
 }
 
-/** A {@link TensorRunner} over a single-input, single-output ONNX session. */
-export function sessionRunner(session: OnnxSession): TensorRunner {
-  const inputName = session.inputNames[0];
-  const outputName = session.outputNames[0];
+/**
+ * A {@link TensorRunner} over an ONNX session: feeds the manifest entry's input and returns its
+ * first output (without an entry: the session's first input and output).
+ */
+export function sessionRunner(session: OnnxSession, entry?: ModelEntry): TensorRunner {
+  const inputName = entry?.input?.name ?? session.inputNames[0];
+  const outputName = entry?.outputs?.[0]?.name ?? session.outputNames[0];
   if (inputName === undefined || outputName === undefined) {
     throw new EdgeError('EDGE_ERR_MODEL_INCOMPATIBLE', `model ${session.modelId} has no input or no output`);
   }
@@ -436,9 +479,12 @@ export interface PlateDetector extends Detector<PlateDetection> {
 /**
  * Load the text detector, the recogniser and the character list (hash-verified), and return a
  * plate detector. Calls are serialised (one frame at a time through the sessions). Rejects with
- * EDGE_ERR_MODEL_* when a model is missing, altered or incompatible.
+ * EDGE_ERR_DETECT_OPTIONS for invalid options (before loading anything), EDGE_ERR_MODEL_* when a
+ * model is missing, altered or incompatible.
  */
 export async function createPlateDetector(options: PlateDetectorOptions = {}): Promise<PlateDetector> {
+  const problems = checkPlateReaderOptions(options);
+  if (problems.length > 0) throw new EdgeError('EDGE_ERR_DETECT_OPTIONS', problems.join('; '));
   const resolved = options.resolved ?? {
     det: await resolveModel(PLATE_MODEL_IDS[0], options.models),
     rec: await resolveModel(PLATE_MODEL_IDS[1], options.models),
@@ -454,7 +500,12 @@ export async function createPlateDetector(options: PlateDetectorOptions = {}): P
     await detSession.release();
     throw err;
   }
-  const reader = createPlateReader(sessionRunner(detSession), sessionRunner(recSession), charset, options);
+  const reader = createPlateReader(
+    sessionRunner(detSession, resolved.det.entry),
+    sessionRunner(recSession, resolved.rec.entry),
+    charset,
+    { ...options, detNorm: options.detNorm ?? resolved.det.entry.input?.normalisation },
+  );
   let closed = false;
   let queue: Promise<unknown> = Promise.resolve();
   return {
