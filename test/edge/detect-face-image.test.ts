@@ -2,11 +2,12 @@
  * Image helpers (image.ts), shared by the face and plate detectors: geometry, resampling,
  * tensors, perspective crops, and decoding untrusted files with clear errors.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
+import { makeTempDir } from '../bench/lifetime.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isEdgeError } from '../../edge-agent/src/errors.ts';
 import {
@@ -246,11 +247,12 @@ describe('warpQuad', () => {
 
 describe('decoding untrusted files', () => {
   let dir: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'sharpeyes-detect-image-'));
+  beforeAll(() => {
+    // Registered with the bench's reaper: a killed run leaves no directory behind.
+    dir = makeTempDir('detect-image').path;
   });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('decodes PNG (RGB and grey) to packed RGB', async () => {

@@ -3,8 +3,7 @@
  * TypeScript through worker-boot.mjs, real models. Results, transfer, back-pressure, crash and
  * timeout recovery, start failures, close, and the main loop staying responsive.
  */
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EdgeError, type EdgeErrorCode } from '../../edge-agent/src/errors.ts';
@@ -14,6 +13,7 @@ import { decodeImageFile } from '../../edge-agent/src/detect/image.ts';
 import { InferencePool } from '../../edge-agent/src/detect/inference-worker.ts';
 import { resolveModel } from '../../edge-agent/src/detect/models.ts';
 import type { Box, RgbImage } from '../../edge-agent/src/detect/types.ts';
+import { makeTempDir, type TempDir } from '../bench/lifetime.ts';
 import { generateScene } from '../scene/generate.ts';
 import { readFrames } from '../scene/ffmpeg.ts';
 import { presetScene } from '../scene/presets.ts';
@@ -182,17 +182,20 @@ describe('a face pool', () => {
 });
 
 describe('limits and failures', () => {
+  // Registered with the bench's reaper, so even a killed run leaves no directory behind.
+  let tmp: TempDir | undefined;
   let dir: string;
   let pool: InferencePool | undefined;
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'sharpeyes-inference-'));
+  beforeAll(() => {
+    tmp = makeTempDir('inference');
+    dir = tmp.path;
   });
   afterEach(async () => {
     await pool?.close();
     pool = undefined;
   });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
+  afterAll(() => {
+    tmp?.remove();
   });
 
   it('a job over jobTimeoutMs is rejected; the worker finishes it (never killed inside onnxruntime) and goes on', async () => {

@@ -2,9 +2,10 @@
  * The model manifest and loader (models.ts) and the onnxruntime adapter's load checks
  * (onnx.ts): hashes of the real installed files, tampered and missing files, overrides.
  */
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeTempDir } from '../bench/lifetime.ts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EdgeError, isEdgeError, type EdgeErrorCode } from '../../edge-agent/src/errors.ts';
 import {
@@ -112,7 +113,8 @@ describe('tampered, missing and overridden files', () => {
   let realSha: string;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'sharpeyes-models-'));
+    // Registered with the bench's reaper: a killed run leaves no directory behind.
+    dir = makeTempDir('models').path;
     clearModelCache();
     const real = await resolveModel('blazeface-back-256', { env: NO_ENV });
     realSha = real.sha256;
@@ -126,8 +128,8 @@ describe('tampered, missing and overridden files', () => {
     await writeFile(tampered, bytes);
     tamperedSha = await sha256File(tampered);
   });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
   });
   beforeEach(() => {
     clearModelCache();
