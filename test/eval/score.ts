@@ -10,6 +10,7 @@
  *   the pass is visible at that time;
  * - a face event matches a truth face pass the same way (IoU ≥ 0.2 at its best frame).
  */
+import { iou } from '../../edge-agent/src/detect/face-decode.ts';
 import type { Box } from '../../edge-agent/src/detect/types.ts';
 import { boxAt, type SceneTruth, type TruthObject } from '../scene/truth.ts';
 import { rotateBox } from './variations.ts';
@@ -76,16 +77,6 @@ export function emptyTally(): Tally {
     passesWithOneEvent: 0,
     misreads: [],
   };
-}
-
-export function iou(a: Box, b: Box): number {
-  const x0 = Math.max(a.x, b.x);
-  const y0 = Math.max(a.y, b.y);
-  const x1 = Math.min(a.x + a.width, b.x + b.width);
-  const y1 = Math.min(a.y + a.height, b.y + b.height);
-  const inter = Math.max(0, x1 - x0) * Math.max(0, y1 - y0);
-  const union = a.width * a.height + b.width * b.height - inter;
-  return union > 0 ? inter / union : 0;
 }
 
 /** Truth box of `o` at `t_s`, in analysis pixels after rotation; undefined when not visible. */

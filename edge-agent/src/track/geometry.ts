@@ -23,12 +23,8 @@ export function intersection(a: Box, b: Box): number {
   return w > 0 && h > 0 ? w * h : 0;
 }
 
-/** Intersection over union, 0..1. */
-export function iou(a: Box, b: Box): number {
-  const i = intersection(a, b);
-  if (i === 0) return 0;
-  return i / (area(a) + area(b) - i);
-}
+/** Intersection over union, 0..1 (one definition for the agent: the detectors'). */
+export { iou } from '../detect/face-decode.ts';
 
 /** Share of `b`'s area inside a `width`×`height` frame, 0..1. */
 export function visibleFraction(b: Box, width: number, height: number): number {
