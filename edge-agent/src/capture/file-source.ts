@@ -2,7 +2,9 @@
  * Frames from a video FILE, for offline use: `edge-agent detect VIDEO`, the detection eval and
  * the pipeline bench. Unlike the live capture, nothing is dropped: ffmpeg is paced by the
  * consumer through the pipe (back-pressure), so every frame at the requested fps is analysed.
- * Frame times are the video's own (`fromMs` + n / fps), not the wall clock.
+ * Frame times are the video's own (`fromMs` + n / fps), not the wall clock. The fps filter rounds
+ * up so frame n is the source frame AT n / fps (its default, `near`, picks one up to half an output
+ * interval later: at 2 fps from 10 fps, 0.2 s late, which put the eval's truth boxes off).
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -28,7 +30,7 @@ export async function* readVideoFrames(
   const { width, height, fps } = opts;
   const args = [
     ...['-hide_banner', '-nostdin', '-loglevel', 'error', '-threads', '1', '-i', path],
-    ...['-map', '0:v:0', '-an', '-vf', `fps=${fps},scale=${width}:${height}`],
+    ...['-map', '0:v:0', '-an', '-vf', `fps=${fps}:round=up,scale=${width}:${height}`],
     ...['-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'],
   ];
   const child = spawn(opts.ffmpegPath ?? '/usr/bin/ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -60,8 +60,8 @@ const INBOUND: readonly InboundDirection[] = [
 
 function resolveOptions(opts: TrackerOptions): Resolved {
   const r: Resolved = {
-    endAfterMissedFrames: opts.endAfterMissedFrames ?? 4,
-    endAfterMs: opts.endAfterMs ?? 2000,
+    endAfterMissedFrames: opts.endAfterMissedFrames ?? 6,
+    endAfterMs: opts.endAfterMs ?? 3000,
     maxLifetimeMs: opts.maxLifetimeMs ?? 120_000,
     emitUpdates: opts.emitUpdates ?? false,
     updateMinIntervalMs: opts.updateMinIntervalMs ?? 1000,

@@ -5,9 +5,11 @@
  * random plate strings (so nothing is tuned to one picture); every (scene, seed) is run through
  * every variation.
  *
- *   npm run eval -- detection [--seeds 11,23] [--quick]
+ *   npm run eval -- detection [--seeds 11,23] [--quick] [--only VARIATION] [--dump DIR]
+ *
+ * `--dump DIR` writes each run's truth, per-frame detections and events as JSON (for diagnosis).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readVideoFrames } from '../../../edge-agent/src/capture/file-source.ts';
 import { startInferencePool } from '../../../edge-agent/src/detect/index.ts';
@@ -41,7 +43,16 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
   const quick = args.includes('--quick');
   const seedArg = args[args.indexOf('--seeds') + 1];
   const seeds = args.includes('--seeds') && seedArg !== undefined ? seedArg.split(',').map(Number) : [11, 23];
-  const variations = quick ? VARIATIONS.slice(0, 2) : VARIATIONS;
+  const argValue = (name: string): string | undefined =>
+    args.includes(name) ? args[args.indexOf(name) + 1] : undefined;
+  const only = argValue('--only');
+  const dumpDir = argValue('--dump');
+  if (dumpDir !== undefined) mkdirSync(dumpDir, { recursive: true });
+  const variations = VARIATIONS.filter((v) => only === undefined || v.name === only).slice(
+    0,
+    quick ? 2 : undefined,
+  );
+  if (variations.length === 0) throw new Error(`--only: no variation named ${only ?? ''}`);
   const sceneDir = join(REPO_ROOT, '.cache', 'eval-scenes');
   mkdirSync(sceneDir, { recursive: true });
 
@@ -107,6 +118,9 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
           events,
         };
         scoreRun(result, tally);
+        if (dumpDir !== undefined) {
+          writeFileSync(join(dumpDir, `${spec.name}--${variation.name}.json`), JSON.stringify(result));
+        }
         const own = perVariation.get(variation.name) ?? emptyTally();
         scoreRun(result, own);
         perVariation.set(variation.name, own);
@@ -121,6 +135,8 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
   };
   if (tally.misreads.length > 0)
     progress(`plates not read exactly: ${JSON.stringify(tally.misreads.slice(0, 20))}`);
+  if (tally.notOneEvent.length > 0)
+    progress(`passes without exactly one event: ${JSON.stringify(tally.notOneEvent.slice(0, 30))}`);
   for (const [name, t] of perVariation) progress(`${name}: ${JSON.stringify(metrics(t))}`);
   return {
     ...metrics(tally),
