@@ -1,7 +1,8 @@
 /**
- * The edge agent, wired: health → discovery → camera supervisor (captures), started in that
- * order and stopped in reverse. main.ts parses arguments and handles signals; tests and the
- * bench build the app directly.
+ * The edge agent, wired: health → discovery → spool and MQTT link (when `mqtt` is configured) →
+ * camera supervisor (captures, analysis), started in that order and stopped in reverse, so
+ * tracks flushed by a stopping camera still reach the spool. main.ts parses arguments and
+ * handles signals; tests and the bench build the app directly.
  */
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -26,6 +27,8 @@ import { matches } from './cameras/supervisor.ts';
 import { createMetrics, startHealthServer, type AgentMetrics, type HealthServer } from './health/server.ts';
 import { HealthRegistry } from './health/status.ts';
 import type { Logger } from './log.ts';
+import { MqttLink } from './publish/index.ts';
+import { openSpool, type Spool } from './spool/index.ts';
 
 /** The agent's version, from package.json. */
 export const VERSION = (
@@ -44,8 +47,17 @@ export interface EdgeAppOptions {
   env?: NodeJS.ProcessEnv;
   /** Where frames go; default: the analysis pipeline (motion, detection, tracking, events). */
   sink?: FrameSink;
-  /** Where events go; default: JSON lines in `detect.events_file` (MQTT transport: issue 5). */
+  /**
+   * Where events go. Default: the durable spool sent over MQTT when `mqtt` is configured, else
+   * JSON lines in `detect.events_file`.
+   */
   events?: EventSink;
+}
+
+/** The spool and MQTT link of an agent configured with `mqtt`. */
+export interface EdgeTransport {
+  readonly spool: Spool;
+  readonly link: MqttLink;
 }
 
 /** A running edge agent. */
@@ -56,6 +68,8 @@ export interface EdgeApp {
   readonly supervisor: CameraSupervisor;
   /** `http://host:port` of /metrics and /healthz. */
   readonly healthUrl: string;
+  /** The spool and MQTT link, when `mqtt` is configured. */
+  readonly transport: EdgeTransport | undefined;
   /** The cameras being analysed, after merging the SiteConfig in force. */
   plans(): CameraPlan[];
   /**
@@ -116,12 +130,52 @@ export async function startEdgeApp(opts: EdgeAppOptions): Promise<EdgeApp> {
       logger,
     });
 
-    discovered = () =>
-      DiscoveredDevices.toJSON(
-        toProtoDiscoveredDevices(config.site_id, discovery.devices(), {
-          cameraIdFor: (device) => plan.cameras.find((p) => matches(p, device))?.cameraId,
-        }),
-      );
+    const discoveredReport = () =>
+      toProtoDiscoveredDevices(config.site_id, discovery.devices(), {
+        cameraIdFor: (device) => plan.cameras.find((p) => matches(p, device))?.cameraId,
+      });
+    discovered = () => DiscoveredDevices.toJSON(discoveredReport());
+    // Discovery changes, and config changes (a device's camera id), change the published report.
+    const discoveredListeners = new Set<() => void>();
+    const discoveredChanged = (): void => {
+      for (const listener of discoveredListeners) listener();
+    };
+
+    // Bound once the supervisor exists; the link only delivers configs after it started (below).
+    let applySiteConfig: (next: SiteConfig) => boolean = () => false;
+    let transport: EdgeTransport | undefined;
+    if (config.mqtt !== undefined && opts.events === undefined) {
+      const spool = await openSpool({
+        dir: join(config.data_dir, 'spool'),
+        maxBytes: config.spool.max_bytes,
+        segmentBytes: config.spool.segment_bytes,
+        ackFlushMs: config.spool.ack_flush_ms,
+        logger,
+        registry: metrics.registry,
+      });
+      // Closed after the link and after the supervisor (stops run in reverse).
+      stops.push(() => spool.close());
+      const link = new MqttLink({
+        siteId: config.site_id,
+        mqtt: config.mqtt,
+        spoolConfig: config.spool,
+        spool,
+        health,
+        discovered: {
+          current: discoveredReport,
+          onChange: (listener) => {
+            discoveredListeners.add(listener);
+            return () => discoveredListeners.delete(listener);
+          },
+        },
+        onSiteConfig: (next) => applySiteConfig(next),
+        logger,
+        registry: metrics.registry,
+        env,
+      });
+      stops.push(() => link.stop());
+      transport = { spool, link };
+    }
 
     let sink = opts.sink;
     if (sink === undefined && !config.detect.face && !config.detect.plate) {
@@ -140,7 +194,7 @@ export async function startEdgeApp(opts: EdgeAppOptions): Promise<EdgeApp> {
         logger,
       });
       stops.push(() => pool.close());
-      let events = opts.events;
+      let events = opts.events ?? transport?.spool;
       if (events === undefined) {
         await mkdir(config.data_dir, { recursive: true });
         const file = new JsonLinesEventSink({
@@ -188,6 +242,7 @@ export async function startEdgeApp(opts: EdgeAppOptions): Promise<EdgeApp> {
       metrics.devices.reset();
       for (const [access, n] of counts) metrics.devices.set({ access }, n);
       supervisor.reconcile();
+      discoveredChanged();
     });
     stops.push(async () => {
       offChange();
@@ -208,8 +263,44 @@ export async function startEdgeApp(opts: EdgeAppOptions): Promise<EdgeApp> {
       return Promise.resolve();
     });
 
+    applySiteConfig = (next) => {
+      if (next.siteId !== config.site_id) {
+        log.warn({ site_id: next.siteId }, 'ignoring site config addressed to another site');
+        return false;
+      }
+      if (site !== undefined && next.revision <= site.revision) {
+        log.info(
+          { revision: next.revision, in_force: site.revision },
+          'ignoring site config that is not newer',
+        );
+        return false;
+      }
+      site = next;
+      plan = effectiveCameras(config, site, env);
+      health.setConfigRevision(plan.revision);
+      supervisor.setPlans(plan.cameras);
+      // New credentials may have arrived: devices that refused the old ones are tried now.
+      for (const device of discovery.devices()) {
+        if (device.access === 'auth_failed') {
+          discovery.retryNow(device.key).catch((err: unknown) => {
+            log.warn({ err, device: device.key }, 'retry after config change failed');
+          });
+        }
+      }
+      discoveredChanged();
+      log.info({ revision: plan.revision, cameras: plan.cameras.length }, 'site config applied');
+      return true;
+    };
+    transport?.link.start();
+
     log.info(
-      { site_id: config.site_id, version: VERSION, health_url: server.url, cameras: plan.cameras.length },
+      {
+        site_id: config.site_id,
+        version: VERSION,
+        health_url: server.url,
+        cameras: plan.cameras.length,
+        events_to: transport === undefined ? 'file' : 'mqtt',
+      },
       'edge agent started',
     );
 
@@ -220,34 +311,9 @@ export async function startEdgeApp(opts: EdgeAppOptions): Promise<EdgeApp> {
       discovery,
       supervisor,
       healthUrl: server.url,
+      transport,
       plans: () => plan.cameras,
-      applySiteConfig(next) {
-        if (next.siteId !== config.site_id) {
-          log.warn({ site_id: next.siteId }, 'ignoring site config addressed to another site');
-          return false;
-        }
-        if (site !== undefined && next.revision <= site.revision) {
-          log.info(
-            { revision: next.revision, in_force: site.revision },
-            'ignoring site config that is not newer',
-          );
-          return false;
-        }
-        site = next;
-        plan = effectiveCameras(config, site, env);
-        health.setConfigRevision(plan.revision);
-        supervisor.setPlans(plan.cameras);
-        // New credentials may have arrived: devices that refused the old ones are tried now.
-        for (const device of discovery.devices()) {
-          if (device.access === 'auth_failed') {
-            discovery.retryNow(device.key).catch((err: unknown) => {
-              log.warn({ err, device: device.key }, 'retry after config change failed');
-            });
-          }
-        }
-        log.info({ revision: plan.revision, cameras: plan.cameras.length }, 'site config applied');
-        return true;
-      },
+      applySiteConfig: (next) => applySiteConfig(next),
       stop() {
         stopping ??= (async () => {
           log.info('edge agent stopping');

@@ -53,6 +53,17 @@ export const EDGE_ERRORS = {
   EDGE_ERR_EVENT_INPUT: 'an event cannot be built from this track',
   EDGE_ERR_EVENT_EVIDENCE: 'the evidence JPEG cannot be made within its size bound',
   EDGE_ERR_EVENT_SINK: 'the event sink failed',
+  // Spool and MQTT transport.
+  EDGE_ERR_SPOOL_OPEN: 'the spool directory cannot be opened',
+  EDGE_ERR_SPOOL_CLOSED: 'the spool is closed',
+  EDGE_ERR_SPOOL_TOO_LARGE: 'the event is larger than the spool may hold',
+  EDGE_ERR_SPOOL_DISK_FULL: 'the disk holding the spool is full: the event was not stored',
+  EDGE_ERR_SPOOL_WRITE: 'the spool could not write or sync its file: the event was not stored',
+  EDGE_ERR_MQTT_CONNECT: 'the MQTT broker cannot be reached',
+  EDGE_ERR_MQTT_AUTH: 'the MQTT broker refused our credentials',
+  EDGE_ERR_MQTT_CLOSED: 'the MQTT connection is closed',
+  EDGE_ERR_MQTT_SECRETS: 'the MQTT password or TLS files cannot be read',
+  EDGE_ERR_MQTT_PAYLOAD: 'an MQTT payload could not be decoded',
 } as const;
 
 /** One of the codes in {@link EDGE_ERRORS}. */

@@ -15,8 +15,9 @@ usage: edge-agent --config FILE
        edge-agent detect IMAGE... | VIDEO     (edge-agent detect --help)
        edge-agent --help | --version
 
-Discovers ONVIF cameras on the site LAN, captures their video with ffmpeg and reports their
-health on http://127.0.0.1:9464/metrics and /healthz (configurable).
+Discovers ONVIF cameras on the site LAN, captures their video with ffmpeg, detects faces and
+plates, and sends events to the gateway over MQTT from a durable spool (config "mqtt"; without
+it, to a JSON-lines file). Health on http://127.0.0.1:9464/metrics and /healthz (configurable).
 
   -c, --config FILE   JSON configuration (see README, "Edge agent configuration")
   -h, --help          this text

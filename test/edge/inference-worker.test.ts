@@ -5,6 +5,7 @@
  */
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EdgeError, type EdgeErrorCode } from '../../edge-agent/src/errors.ts';
 import { createFaceDetector } from '../../edge-agent/src/detect/face.ts';

@@ -3,7 +3,7 @@
  * the plate vote, track end (unseen, left the frame, lifetime), updates, direction, errors, speed.
  */
 import { describe, expect, it } from 'vitest';
-import type { FaceDetection, PlateDetection } from '../../edge-agent/src/detect/types.ts';
+import type { Box, FaceDetection, PlateDetection } from '../../edge-agent/src/detect/types.ts';
 import { isEdgeError } from '../../edge-agent/src/errors.ts';
 import { createTracker, isUlid, ulidTimeMs } from '../../edge-agent/src/track/index.ts';
 import type {
@@ -17,10 +17,15 @@ import { box, face, frameClock, plate } from './fixtures/track-detections.ts';
 type Det = FaceDetection | PlateDetection;
 
 /** Feed `frames` (one detection list per analysed frame, 500 ms apart) and collect every report. */
-function feed(tracker: Tracker, frames: readonly (readonly Det[])[], start = 0): TrackReport[] {
+function feed(
+  tracker: Tracker,
+  frames: readonly (readonly Det[])[],
+  start = 0,
+  motionShare?: (box: Box) => number,
+): TrackReport[] {
   const at = frameClock();
   const out: TrackReport[] = [];
-  frames.forEach((dets, i) => out.push(...tracker.update(at(start + i), dets)));
+  frames.forEach((dets, i) => out.push(...tracker.update(at(start + i), dets, motionShare)));
   return out;
 }
 
@@ -205,12 +210,31 @@ describe('tracker', () => {
     expect(r?.direction).toBe(direction);
   });
 
-  it('a parked vehicle is reported at its maximum lifetime; seen on, it starts a new track', () => {
+  it('a vehicle that drives in and parks is reported at its maximum lifetime, once', () => {
     const tracker = createTracker({ maxLifetimeMs: 5000 });
-    const still = Array.from({ length: 16 }, () => [plate('京A12345', box(500, 400, 100, 32))]);
-    const reports = feed(tracker, [...still, ...empty(6)]);
-    expect(reports.map((r) => r.endReason)).toEqual(['max_lifetime', 'unseen']);
-    expect(new Set(reports.map((r) => r.eventId)).size).toBe(2);
+    const arriving = [0, 1, 2].map((i) => [plate('京A12345', box(200 + i * 100, 400, 100, 32))]);
+    const parked = Array.from({ length: 13 }, () => [plate('京A12345', box(500, 400, 100, 32))]);
+    const reports = feed(tracker, [...arriving, ...parked, ...empty(6)], 0, () => 0);
+    expect(reports.map((r) => r.endReason)).toEqual(['max_lifetime']);
+    // Seen on after that, it starts a new track that never moves: scenery, no second event.
+    expect(tracker.stats().droppedStatic).toBe(1);
+  });
+
+  it('something that never leaves its first box is not a pass (staticMinHits)', () => {
+    const still = Array.from({ length: 5 }, () => [face(box(300, 100, 120, 120))]);
+    const jitter = still.map((_, i) => [face(box(300 + (i % 2) * 20, 100, 120 + i * 2, 120 + i * 2))]);
+    const noMotion = (): number => 0;
+    const tracker = createTracker();
+    expect(feed(tracker, [...jitter, ...empty(6)], 0, noMotion)).toEqual([]);
+    expect(tracker.stats().droppedStatic).toBe(1);
+    expect(feed(createTracker({ staticMinHits: 0 }), [...still, ...empty(6)], 0, noMotion)).toHaveLength(1);
+    // Two hits are too few to call it still.
+    expect(feed(createTracker(), [...still.slice(0, 2), ...empty(6)], 0, noMotion)).toHaveLength(1);
+    // Most of the box changed in one frame: it moved there (a person who steps in and waits).
+    const arrived = (b: { x: number }): number => (b.x === 300 ? 0.9 : 0);
+    expect(feed(createTracker(), [...still, ...empty(6)], 0, arrived)).toHaveLength(1);
+    // Without a motion map nothing is known to be still.
+    expect(feed(createTracker(), [...still, ...empty(6)])).toHaveLength(1);
   });
 
   it('with emitUpdates, a better read is reported early under the same event id, revision +1', () => {
@@ -251,7 +275,7 @@ describe('tracker', () => {
     const flicker = createTracker({ minHits: 2 });
     expect(feed(flicker, [[face(box(100, 100, 50, 50))], ...empty(6)])).toEqual([]);
     expect(
-      feed(flicker, [...Array.from({ length: 3 }, () => [face(box(100, 100, 50, 50))]), ...empty(6)], 20),
+      feed(flicker, [...[0, 1, 2].map((i) => [face(box(100 + i * 40, 100, 50, 50))]), ...empty(6)], 20),
     ).toHaveLength(1);
   });
 

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Value } from '@sinclair/typebox/value';
+import { isValidId } from '../../../proto/topics.ts';
 import { EdgeError } from '../errors.ts';
 import { EdgeConfigSchema, type CredentialsEntry, type EdgeConfig, type Secret } from './schema.ts';
 
@@ -40,7 +41,43 @@ export function parseConfig(raw: unknown): EdgeConfig {
   if (config.capture.backoff_initial_ms > config.capture.backoff_max_ms) {
     throw new EdgeError('EDGE_ERR_CONFIG', '\n  /capture/backoff_initial_ms must not exceed backoff_max_ms');
   }
+  const transport = transportProblems(config);
+  if (transport.length > 0) throw new EdgeError('EDGE_ERR_CONFIG', `\n  ${transport.join('\n  ')}`);
   return config;
+}
+
+/** Cross-field rules of the `mqtt` and `spool` sections. */
+function transportProblems(config: EdgeConfig): string[] {
+  const problems: string[] = [];
+  const { spool, mqtt } = config;
+  if (spool.segment_bytes * 4 > spool.max_bytes) {
+    problems.push('/spool/segment_bytes must be at most a quarter of max_bytes');
+  }
+  if (mqtt === undefined) return problems;
+  if (!isValidId(config.site_id)) {
+    problems.push('/site_id must be 1–64 characters of [A-Za-z0-9._-] to be an MQTT topic level');
+  }
+  for (const [i, cam] of config.cameras.entries()) {
+    if (!isValidId(cam.camera_id)) {
+      problems.push(
+        `/cameras/${i}/camera_id must be 1–64 characters of [A-Za-z0-9._-] to be an MQTT topic level`,
+      );
+    }
+  }
+  if (mqtt.password_file !== undefined && mqtt.password_env !== undefined) {
+    problems.push('/mqtt give password_file or password_env, not both');
+  }
+  if ((mqtt.cert_file === undefined) !== (mqtt.key_file === undefined)) {
+    problems.push('/mqtt cert_file and key_file go together');
+  }
+  const tlsFiles = mqtt.ca_file ?? mqtt.cert_file ?? mqtt.key_file;
+  if (tlsFiles !== undefined && !mqtt.url.startsWith('mqtts://')) {
+    problems.push('/mqtt/url TLS files are given: the URL must be mqtts://');
+  }
+  if (mqtt.reconnect_initial_ms > mqtt.reconnect_max_ms) {
+    problems.push('/mqtt/reconnect_initial_ms must not exceed reconnect_max_ms');
+  }
+  return problems;
 }
 
 /** Read, parse and validate a config file. */

@@ -153,8 +153,9 @@ export const DetectSectionSchema = Type.Object(
     workers: Type.Integer({
       minimum: 1,
       maximum: 16,
-      default: 1,
-      description: 'Inference worker threads (each holds its own model sessions).',
+      default: 2,
+      description:
+        "Inference worker threads (each holds its own model sessions, ~100 MB). Two suit 2 cores: two cameras' frames are analysed at once.",
     }),
     threads: Type.Integer({
       minimum: 1,
@@ -178,9 +179,137 @@ export const DetectSectionSchema = Type.Object(
       Type.String({
         minLength: 1,
         description:
-          'Append events as JSON lines here (default <data_dir>/events.jsonl) until MQTT transport exists.',
+          'Without `mqtt`: append events as JSON lines here (default <data_dir>/events.jsonl). With `mqtt` events go to the spool.',
       }),
     ),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+/** Connection to the MQTT broker (the gateway's embedded Aedes, or Mosquitto). */
+export const MqttSectionSchema = Type.Object(
+  {
+    url: Type.String({
+      pattern: '^mqtts?://[^\\s/@]+(:[0-9]{1,5})?/?$',
+      description:
+        'Broker URL, mqtt://host:port or mqtts://host:port (TLS). No credentials in the URL. MQTT 3.1.1, QoS 1.',
+    }),
+    username: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 128,
+        description: 'MQTT user name. Default: the site_id (credentials are per site).',
+      }),
+    ),
+    password_file: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'File holding the MQTT password (trailing newline ignored); read at each connect, never logged.',
+      }),
+    ),
+    password_env: Type.Optional(
+      Type.String({
+        pattern: '^[A-Z_][A-Z0-9_]*$',
+        description:
+          'Environment variable holding the MQTT password (instead of password_file); never logged.',
+      }),
+    ),
+    ca_file: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: 'PEM CA certificate(s) to trust for mqtts:// (default: the system CAs).',
+      }),
+    ),
+    cert_file: Type.Optional(
+      Type.String({ minLength: 1, description: 'PEM client certificate for mqtts:// (with key_file).' }),
+    ),
+    key_file: Type.Optional(Type.String({ minLength: 1, description: 'PEM private key of cert_file.' })),
+    keepalive_s: Type.Integer({
+      minimum: 5,
+      maximum: 3600,
+      default: 30,
+      description: 'MQTT keepalive, s: a silent link is declared dead after 1.5× this.',
+    }),
+    connect_timeout_ms: Type.Integer({
+      minimum: 1000,
+      maximum: 120_000,
+      default: 10_000,
+      description: 'Give up a connection attempt (TCP, TLS, CONNACK) after this long.',
+    }),
+    reconnect_initial_ms: Type.Integer({
+      minimum: 10,
+      maximum: 600_000,
+      default: 1000,
+      description: 'First reconnect delay (doubles, with jitter; refused credentials back off faster).',
+    }),
+    reconnect_max_ms: Type.Integer({
+      minimum: 100,
+      maximum: 3_600_000,
+      default: 30_000,
+      description: 'Longest reconnect delay.',
+    }),
+    status_interval_ms: Type.Integer({
+      minimum: 1000,
+      maximum: 3_600_000,
+      default: 30_000,
+      description: 'Agent and camera status are published this often (and at once on every change).',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+/** The durable event spool under `<data_dir>/spool/`. */
+export const SpoolSectionSchema = Type.Object(
+  {
+    max_bytes: Type.Integer({
+      minimum: 1_048_576,
+      maximum: 1_099_511_627_776,
+      default: 1_073_741_824,
+      description:
+        'Upper bound of the spool on disk, bytes (default 1 GiB). When full, context JPEGs of the oldest events go first, then the oldest events; each is counted.',
+    }),
+    segment_bytes: Type.Integer({
+      minimum: 65_536,
+      maximum: 268_435_456,
+      default: 8_388_608,
+      description:
+        'Segment file size, bytes (default 8 MiB); at most max_bytes / 4. Space is freed a segment at a time.',
+    }),
+    batch_max_events: Type.Integer({
+      minimum: 1,
+      maximum: 10_000,
+      default: 500,
+      description:
+        'Events per MQTT message when replaying a backlog, at most (live traffic: one per message).',
+    }),
+    batch_max_bytes: Type.Integer({
+      minimum: 1024,
+      maximum: 67_108_864,
+      default: 1_048_576,
+      description:
+        'Event bytes per MQTT message when replaying a backlog, at most (a larger event goes alone).',
+    }),
+    inflight_max: Type.Integer({
+      minimum: 1,
+      maximum: 10_000,
+      default: 100,
+      description: 'MQTT messages of events published and not yet acknowledged by the broker, at most.',
+    }),
+    inflight_max_bytes: Type.Integer({
+      minimum: 65_536,
+      maximum: 1_073_741_824,
+      default: 4_194_304,
+      description:
+        'Event bytes published and not yet acknowledged, at most (default 4 MiB; at least one message): keeps a slow uplink from holding a large unacknowledged backlog.',
+    }),
+    ack_flush_ms: Type.Integer({
+      minimum: 10,
+      maximum: 60_000,
+      default: 1000,
+      description:
+        'The acknowledged position is persisted this often at most: after a crash, events acknowledged since are sent again (harmless).',
+    }),
   },
   { additionalProperties: false, default: {} },
 );
@@ -247,6 +376,8 @@ export const EdgeConfigSchema = Type.Object(
     discovery: DiscoverySectionSchema,
     capture: CaptureSectionSchema,
     detect: DetectSectionSchema,
+    mqtt: Type.Optional(MqttSectionSchema),
+    spool: SpoolSectionSchema,
     cameras: Type.Array(CameraEntrySchema, {
       default: [],
       maxItems: 1024,
@@ -260,4 +391,6 @@ export const EdgeConfigSchema = Type.Object(
 export type EdgeConfig = Static<typeof EdgeConfigSchema>;
 export type CameraEntry = Static<typeof CameraEntrySchema>;
 export type Secret = Static<typeof SecretSchema>;
+export type MqttSection = Static<typeof MqttSectionSchema>;
+export type SpoolSection = Static<typeof SpoolSectionSchema>;
 export type CredentialsEntry = Static<typeof CredentialsSchema>;

@@ -156,6 +156,7 @@ export async function startHealthServer(opts: {
         memory_rss_bytes: agent.memoryRssBytes,
         disk_free_bytes: agent.diskFreeBytes,
         config_revision: agent.configRevision,
+        ...health.transport(),
         cameras: cameras.map((c) => ({
           camera_id: c.cameraId,
           state: c.state,

@@ -56,8 +56,10 @@ export class HealthRegistry {
   private lastCpu = process.cpuUsage();
   private lastCpuAt = process.hrtime.bigint();
   private lastSample: ProcessSample = { cpuPercent: 0, memoryRssBytes: 0, diskFreeBytes: 0 };
-  private spool: { events: number; bytes: number; evicted: number } | undefined;
+  private spool: (() => { events: number; bytes: number; evicted: number }) | undefined;
+  private mqttConnected: boolean | undefined;
   private configRevision = 0;
+  private readonly cameraListeners = new Set<(cameraId: string) => void>();
 
   constructor(
     readonly siteId: string,
@@ -68,12 +70,34 @@ export class HealthRegistry {
 
   /** Record a camera's latest health. */
   setCamera(health: CameraHealth): void {
+    const prev = this.cameras.get(health.cameraId);
     this.cameras.set(health.cameraId, health);
+    if (
+      prev === undefined ||
+      prev.state !== health.state ||
+      prev.lastError !== health.lastError ||
+      prev.restarts !== health.restarts
+    ) {
+      this.notifyCamera(health.cameraId);
+    }
   }
 
   /** Forget a camera (removed from the config). */
   removeCamera(cameraId: string): void {
-    this.cameras.delete(cameraId);
+    if (this.cameras.delete(cameraId)) this.notifyCamera(cameraId);
+  }
+
+  /**
+   * Call `listener` when a camera appears, disappears, or changes state, last error or restart
+   * count (not on every fps refresh). Returns the unsubscribe function.
+   */
+  onCameraChange(listener: (cameraId: string) => void): () => void {
+    this.cameraListeners.add(listener);
+    return () => this.cameraListeners.delete(listener);
+  }
+
+  private notifyCamera(cameraId: string): void {
+    for (const listener of this.cameraListeners) listener(cameraId);
   }
 
   /** Every camera's latest health, by id. */
@@ -85,9 +109,28 @@ export class HealthRegistry {
     this.configRevision = revision;
   }
 
-  /** Spool figures, once a spool exists (issue 5). */
-  setSpool(spool: { events: number; bytes: number; evicted: number }): void {
-    this.spool = spool;
+  /** Where the spool figures come from (when the agent sends over MQTT); read at each status. */
+  setSpoolSource(source: () => { events: number; bytes: number; evicted: number }): void {
+    this.spool = source;
+  }
+
+  /** Whether the MQTT link is up (when the agent sends over MQTT). */
+  setMqttConnected(connected: boolean): void {
+    this.mqttConnected = connected;
+  }
+
+  /** Spool and MQTT figures for /healthz; undefined without MQTT transport. */
+  transport():
+    | { spool_events: number; spool_bytes: number; spool_evicted: number; mqtt_connected: boolean }
+    | undefined {
+    if (this.spool === undefined && this.mqttConnected === undefined) return undefined;
+    const spool = this.spool?.();
+    return {
+      spool_events: spool?.events ?? 0,
+      spool_bytes: spool?.bytes ?? 0,
+      spool_evicted: spool?.evicted ?? 0,
+      mqtt_connected: this.mqttConnected ?? false,
+    };
   }
 
   /** Measure CPU since the last sample, RSS and free disk. Call periodically. */
@@ -107,6 +150,7 @@ export class HealthRegistry {
 
   /** The agent status message (online), from the last sample. */
   agentStatus(nowMs = Date.now()): AgentStatus {
+    const spool = this.spool?.();
     return {
       siteId: this.siteId,
       state: AgentState.AGENT_STATE_ONLINE,
@@ -115,9 +159,9 @@ export class HealthRegistry {
       cpuPercent: this.lastSample.cpuPercent,
       memoryRssBytes: this.lastSample.memoryRssBytes,
       diskFreeBytes: this.lastSample.diskFreeBytes,
-      spoolEvents: this.spool?.events ?? 0,
-      spoolBytes: this.spool?.bytes ?? 0,
-      spoolEvicted: this.spool?.evicted ?? 0,
+      spoolEvents: spool?.events ?? 0,
+      spoolBytes: spool?.bytes ?? 0,
+      spoolEvicted: spool?.evicted ?? 0,
       configRevision: this.configRevision,
       updatedMs: nowMs,
     };

@@ -81,11 +81,44 @@ export interface MotionResult {
   /** Share of unmasked grid cells that changed, 0..1 (on a re-seed: the share that triggered it). */
   changedFraction: number;
   /**
+   * Which grid cells changed in this frame (before dilation), when any did and the background was
+   * not re-seeded. Lets a consumer ask how much moved under a given box: {@link changedShare}.
+   */
+  changed?: ChangeGrid;
+  /**
    * The background was (re)initialised from this frame: the first frame, a new frame size, or a
    * change of most of the picture. Nothing is known about motion, so `moving` is true and the
    * region is the whole frame: the detectors look once.
    */
   reset: boolean;
+}
+
+/** The gate's change map of one frame. */
+export interface ChangeGrid {
+  cols: number;
+  rows: number;
+  /** Size of one cell in frame pixels. */
+  cellWidth: number;
+  cellHeight: number;
+  /** cols × rows, row-major: 1 = changed. A copy, owned by the result. */
+  cells: Uint8Array;
+}
+
+/** Share (0..1) of the grid cells under `box` (frame pixels) that changed. */
+export function changedShare(grid: ChangeGrid, box: Box): number {
+  const x0 = Math.max(0, Math.floor(box.x / grid.cellWidth));
+  const y0 = Math.max(0, Math.floor(box.y / grid.cellHeight));
+  const x1 = Math.min(grid.cols - 1, Math.floor((box.x + box.width) / grid.cellWidth));
+  const y1 = Math.min(grid.rows - 1, Math.floor((box.y + box.height) / grid.cellHeight));
+  let changed = 0;
+  let all = 0;
+  for (let y = y0; y <= y1; y++) {
+    for (let x = x0; x <= x1; x++) {
+      all++;
+      if (grid.cells[y * grid.cols + x] === 1) changed++;
+    }
+  }
+  return all === 0 ? 0 : changed / all;
 }
 
 /** A per-camera motion gate. Not shared between cameras. */
@@ -356,7 +389,14 @@ export function createMotionGate(opts: MotionGateOptions = {}): MotionGate {
       dilate(s, o.dilateCells);
       if (count < o.minRegionCells) return { moving: false, regions: [], changedFraction, reset: false };
       const regions = findRegions(s, o);
-      return { moving: regions.length > 0, regions, changedFraction, reset: false };
+      const grid: ChangeGrid = {
+        cols: s.plan.outWidth,
+        rows: s.plan.outHeight,
+        cellWidth: s.plan.inWidth / s.plan.outWidth,
+        cellHeight: s.plan.inHeight / s.plan.outHeight,
+        cells: changed.slice(),
+      };
+      return { moving: regions.length > 0, regions, changedFraction, reset: false, changed: grid };
     },
   };
 }

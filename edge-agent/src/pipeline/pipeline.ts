@@ -8,7 +8,13 @@ import { DETECTOR_NAMES, type InferencePool } from '../detect/index.ts';
 import type { Box, Detection, RgbImage } from '../detect/types.ts';
 import { buildEvent, type EventEvidenceOptions, type EventSink } from '../events/index.ts';
 import type { Logger } from '../log.ts';
-import { createMotionGate, mergeBoxes, type MotionGateOptions, type MotionResult } from '../motion/index.ts';
+import {
+  changedShare,
+  createMotionGate,
+  mergeBoxes,
+  type MotionGateOptions,
+  type MotionResult,
+} from '../motion/index.ts';
 import { createTracker, type TrackFrame, type TrackReport, type TrackerOptions } from '../track/index.ts';
 
 /** Which detectors run on a camera. */
@@ -82,6 +88,8 @@ export interface PipelineStats {
   framesDetected: number;
   events: number;
   publishFailures: number;
+  /** Detections dropped because neither motion nor an open track was under them. */
+  staticDropped: number;
 }
 
 /** A camera's pipeline. */
@@ -93,12 +101,32 @@ export interface CameraPipeline {
   stats(): PipelineStats;
 }
 
+/**
+ * Share of a detection's box that must have changed for it to start a new track (an open track's
+ * detections need none: a person who stops walking is still followed).
+ */
+const MIN_NEW_OBJECT_MOTION = 0.04;
+
+/** Whether `box` overlaps any of `regions`. */
+function touchesAny(box: Box, regions: readonly Box[]): boolean {
+  return regions.some(
+    (r) =>
+      box.x < r.x + r.width && r.x < box.x + box.width && box.y < r.y + r.height && r.y < box.y + box.height,
+  );
+}
+
 /** Build a camera's pipeline. */
 export function createCameraPipeline(opts: CameraPipelineOptions): CameraPipeline {
   const gate = createMotionGate(opts.motion ?? {});
   const tracker = createTracker(opts.tracker ?? {});
   const log = opts.logger.child({ module: 'pipeline', camera_id: opts.cameraId });
-  const stats: PipelineStats = { frames: 0, framesDetected: 0, events: 0, publishFailures: 0 };
+  const stats: PipelineStats = {
+    frames: 0,
+    framesDetected: 0,
+    events: 0,
+    publishFailures: 0,
+    staticDropped: 0,
+  };
   const minConfidence = opts.minConfidence ?? 0;
   const ctx = { siteId: opts.siteId, cameraId: opts.cameraId, modelIds: opts.modelIds };
 
@@ -134,16 +162,35 @@ export function createCameraPipeline(opts: CameraPipelineOptions): CameraPipelin
       if (wanted && (motion.moving || tracked.length > 0 || opts.gateOnMotion === false)) {
         const regions =
           opts.gateOnMotion === false ? undefined : mergeBoxes([...motion.regions, ...tracked], 8);
-        detections = (await opts.detect(frame, regions, opts.kinds)).filter(
-          (d) => d.confidence >= minConfidence,
-        );
+        const found = await opts.detect(frame, regions, opts.kinds);
         stats.framesDetected += 1;
+        detections = found.filter((d) => {
+          if (d.confidence < minConfidence) return false;
+          // Something that did not move and is not being followed is scenery, not a pass: a
+          // building's window grid that looks like a face at night, a poster, a parked car's plate
+          // seen because a pedestrian walked past. Detection regions are padded for context, so
+          // such things are in view whenever anything moves nearby.
+          // Motion regions are coarse (a passing truck's spans half the frame), so the test is
+          // whether anything changed under the box itself (a low bar: a face at night differs
+          // little from the background). Scenery that passes it still has to move, or change
+          // under most of its box, before the tracker reports it (staticMinHits). A re-seed says
+          // nothing about motion.
+          const moved =
+            motion.changed !== undefined && changedShare(motion.changed, d.box) >= MIN_NEW_OBJECT_MOTION;
+          if (opts.gateOnMotion === false || moved || touchesAny(d.box, tracked)) return true;
+          stats.staticDropped += 1;
+          return false;
+        });
       }
       const t2 = performance.now();
       // The tracker also runs on still frames: that is how it learns a pass has ended.
+      const changed = motion.changed;
       const reports = tracker.update(
         frame,
         detections.filter((d) => opts.kinds[d.kind]),
+        opts.gateOnMotion === false
+          ? undefined
+          : (box) => (changed === undefined ? 0 : changedShare(changed, box)),
       );
       const t3 = performance.now();
       const events = await publish(reports);

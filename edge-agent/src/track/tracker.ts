@@ -43,6 +43,7 @@ interface Resolved {
   minReadConfidence: number;
   minConfidence: number;
   minHits: number;
+  staticMinHits: number;
   maxJump: number;
   predictedJump: number;
   maxEvidenceTexts: number;
@@ -58,6 +59,23 @@ const INBOUND: readonly InboundDirection[] = [
   'unspecified',
 ];
 
+/**
+ * Whether `box` is where a track began: centre less than half a box diagonal away and size within
+ * 1.3×. A track that never leaves its first box is scenery a detector mistakes for a face (a
+ * window grid at night) or a plate that was parked before the tracker saw it; a pass leaves it
+ * (even a person who steps in, waits and steps back out).
+ */
+function isStill(first: Box, last: Box): boolean {
+  const a = centre(first);
+  const b = centre(last);
+  const moved = Math.hypot(a.x - b.x, a.y - b.y) / ((diagonal(first) + diagonal(last)) / 2);
+  const growth = area(last) / Math.max(1e-9, area(first));
+  return moved < 0.5 && growth < 1.3 && growth > 1 / 1.3;
+}
+
+/** Share of a box that changed (motion map) for its track to count as having moved. */
+const MOVED_SHARE = 0.3;
+
 function resolveOptions(opts: TrackerOptions): Resolved {
   const r: Resolved = {
     endAfterMissedFrames: opts.endAfterMissedFrames ?? 6,
@@ -71,6 +89,7 @@ function resolveOptions(opts: TrackerOptions): Resolved {
     minReadConfidence: opts.minReadConfidence ?? 0.5,
     minConfidence: opts.minConfidence ?? 0,
     minHits: opts.minHits ?? 1,
+    staticMinHits: opts.staticMinHits ?? 3,
     maxJump: opts.maxJump ?? 3,
     predictedJump: opts.predictedJump ?? 1.5,
     maxEvidenceTexts: opts.maxEvidenceTexts ?? 3,
@@ -95,6 +114,7 @@ function resolveOptions(opts: TrackerOptions): Resolved {
   check('minReadConfidence', r.minReadConfidence, 0, 1);
   check('minConfidence', r.minConfidence, 0, 1);
   check('minHits', r.minHits, 1, 10_000, true);
+  check('staticMinHits', r.staticMinHits, 0, 10_000, true);
   check('maxJump', r.maxJump, 0.1, 100);
   check('predictedJump', r.predictedJump, 0.1, 100);
   check('maxEvidenceTexts', r.maxEvidenceTexts, 1, 100, true);
@@ -127,6 +147,8 @@ interface Track {
   hits: number;
   missed: number;
   firstBox: Box;
+  /** Seen at least once away from where it began (see `isStill`). */
+  moved: boolean;
   lastBox: Box;
   frameWidth: number;
   frameHeight: number;
@@ -182,6 +204,7 @@ export function createTracker(opts: TrackerOptions = {}): Tracker {
     reports: 0,
     droppedNoRead: 0,
     droppedWeak: 0,
+    droppedStatic: 0,
   };
 
   const predicted = (t: Track, now: number): Box => {
@@ -210,7 +233,14 @@ export function createTracker(opts: TrackerOptions = {}): Tracker {
     return s > 0.05 ? s : Number.NEGATIVE_INFINITY;
   };
 
-  const observe = (t: Track, d: Det, frame: TrackFrame, now: number, first: boolean): void => {
+  const observe = (
+    t: Track,
+    d: Det,
+    frame: TrackFrame,
+    now: number,
+    first: boolean,
+    motionShare: ((box: Box) => number) | undefined,
+  ): void => {
     if (!first) {
       const dt = now - t.lastSeenMs;
       if (dt > 0) {
@@ -226,6 +256,14 @@ export function createTracker(opts: TrackerOptions = {}): Tracker {
     t.lastBox = { ...d.box };
     t.lastSeenMs = now;
     t.hits++;
+    // Without a motion map nothing is known to be still. With one, a box most of which changed
+    // since the background is something that moved there, even if it then waits.
+    if (
+      !t.moved &&
+      (motionShare === undefined || motionShare(d.box) >= MOVED_SHARE || !isStill(t.firstBox, d.box))
+    ) {
+      t.moved = true;
+    }
     t.missed = 0;
     if (d.kind === 'face') {
       const quality = d.confidence * Math.sqrt(area(d.box));
@@ -266,7 +304,12 @@ export function createTracker(opts: TrackerOptions = {}): Tracker {
     }
   };
 
-  const startTrack = (d: Det, frame: TrackFrame, now: number): Track => {
+  const startTrack = (
+    d: Det,
+    frame: TrackFrame,
+    now: number,
+    motionShare: ((box: Box) => number) | undefined,
+  ): Track => {
     counter++;
     const t: Track = {
       kind: d.kind,
@@ -277,6 +320,7 @@ export function createTracker(opts: TrackerOptions = {}): Tracker {
       hits: 0,
       missed: 0,
       firstBox: { ...d.box },
+      moved: false,
       lastBox: { ...d.box },
       frameWidth: frame.width,
       frameHeight: frame.height,
@@ -289,14 +333,14 @@ export function createTracker(opts: TrackerOptions = {}): Tracker {
       lastUpdateMs: undefined,
       lastSignature: undefined,
     };
-    observe(t, d, frame, now, true);
+    observe(t, d, frame, now, true, motionShare);
     return t;
   };
 
   /** The report the track would make now, without a revision; undefined when it makes none. */
   const currentReport = (
     t: Track,
-  ): { report: TrackReport; signature: string } | { drop: 'no_read' | 'weak' } => {
+  ): { report: TrackReport; signature: string } | { drop: 'no_read' | 'weak' | 'static' } => {
     const base = {
       eventId: t.eventId,
       trackId: t.trackId,
@@ -315,6 +359,9 @@ export function createTracker(opts: TrackerOptions = {}): Tracker {
       ),
     };
     if (t.hits < o.minHits) return { drop: 'weak' };
+    if (o.staticMinHits > 0 && t.hits >= o.staticMinHits && !t.moved) {
+      return { drop: 'static' };
+    }
     if (t.kind === 'face') {
       const best = t.bestFace;
       if (best === undefined) return { drop: 'weak' };
@@ -358,6 +405,7 @@ export function createTracker(opts: TrackerOptions = {}): Tracker {
     const r = currentReport(t);
     if ('drop' in r) {
       if (r.drop === 'no_read') stats.droppedNoRead++;
+      else if (r.drop === 'static') stats.droppedStatic++;
       else stats.droppedWeak++;
       return;
     }
@@ -385,7 +433,7 @@ export function createTracker(opts: TrackerOptions = {}): Tracker {
   };
 
   return {
-    update(frame, detections) {
+    update(frame, detections, motionShare) {
       if (
         !Number.isInteger(frame.width) ||
         !Number.isInteger(frame.height) ||
@@ -421,7 +469,7 @@ export function createTracker(opts: TrackerOptions = {}): Tracker {
             const t = ts[ti];
             const d = ds[di];
             if (t === undefined || d === undefined) continue;
-            observe(t, d, frame, now, false);
+            observe(t, d, frame, now, false, motionShare);
             matched.add(t);
             used.add(di);
           }
@@ -433,7 +481,7 @@ export function createTracker(opts: TrackerOptions = {}): Tracker {
           // read) is the same object, not a new pass.
           if (taken.some((m) => iou(m.box, d.box) > 0.5)) return;
           taken.push(d);
-          const t = startTrack(d, frame, now);
+          const t = startTrack(d, frame, now, motionShare);
           tracks.push(t);
           created.add(t);
         });

@@ -118,6 +118,13 @@ export interface TrackerOptions {
   /** Tracks matched in fewer frames are not reported. Default 1. */
   minHits?: number;
   /**
+   * A track matched in at least this many frames that never left its first box (centre always
+   * < half a box diagonal away, size within 1.3×) and never had most of its box changed (the
+   * `motionShare` of `update`) is scenery, not a pass, and is not reported. Without
+   * `motionShare` no track is still. Default 3; 0 reports still tracks too.
+   */
+  staticMinHits?: number;
+  /**
    * Association gate for a track with no velocity yet: centre distance, in mean box diagonals.
    * Default 3 (at 2 fps a small plate moves ~2 of its diagonals per frame).
    */
@@ -143,6 +150,8 @@ export interface TrackerStats {
   droppedNoRead: number;
   /** Tracks below `minConfidence` or `minHits` (no event). */
   droppedWeak: number;
+  /** Tracks that never left their first box (see `staticMinHits`; no event). */
+  droppedStatic: number;
 }
 
 /** A per-camera tracker. Not shared between cameras; not re-entrant. */
@@ -151,9 +160,14 @@ export interface Tracker {
    * Feed one analysed frame and its detections (empty when the motion gate skipped the
    * detectors: time still passes and tracks still end). Returns the reports of tracks that ended
    * in this frame, then any updates. Throws EDGE_ERR_TRACK_INPUT, before changing any state, on
-   * a malformed frame or detection.
+   * a malformed frame or detection. `motionShare` (the motion gate's changed share under a box,
+   * 0..1) lets the tracker tell scenery from passes (see `staticMinHits`).
    */
-  update(frame: TrackFrame, detections: readonly (FaceDetection | PlateDetection)[]): TrackReport[];
+  update(
+    frame: TrackFrame,
+    detections: readonly (FaceDetection | PlateDetection)[],
+    motionShare?: (box: Box) => number,
+  ): TrackReport[];
   /**
    * Where the active tracks are expected at `nowMs` (predicted boxes grown by half their size,
    * clipped to the frame). A stopped vehicle makes no motion, so the pipeline should look here

@@ -8,8 +8,9 @@
  * where capture (ffmpeg decoding a 720p H.264 stream plus the agent reading its frames) is
  * measured by `npm run bench -- edge-capture` (default 4.4% of a core per camera, overridable).
  * Two limits apply: all of it within 80% of two cores, and the inference part within 80% of the
- * inference worker's one core (a single worker does not use both cores). Backlog cannot grow while
- * both hold, because the worker's queue is bounded and drains faster than it fills.
+ * inference workers' cores (two workers, the agent's default on 2 cores, one thread each). Backlog
+ * cannot grow while both hold, because the workers' queue is bounded and drains faster than it
+ * fills.
  *
  *   npm run bench -- edge-pipeline [motion_share=0.2] [capture_percent_per_camera=4.4]
  */
@@ -39,7 +40,8 @@ const r1 = (x: number) => Math.round(x * 10) / 10;
 export async function run(args: string[], progress: (msg: string) => void): Promise<Record<string, unknown>> {
   const motionShare = Number(args[0] ?? 0.2);
   const capturePercent = Number(args[1] ?? 4.4);
-  const pool = await startInferencePool({ detectors: ['face', 'plate'], logger: silentLogger() });
+  const workers = 2;
+  const pool = await startInferencePool({ detectors: ['face', 'plate'], workers, logger: silentLogger() });
   const motion: number[] = [];
   const face: number[] = [];
   const plate: number[] = [];
@@ -84,7 +86,7 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
   const inferenceMs = 2 * motionShare * (f + p);
   const perCameraMs = 2 * (m + tr) + inferenceMs + capturePercent * 10;
   const byCores = Math.floor((2 * 1000 * 0.8) / perCameraMs);
-  const byWorker = Math.floor((1000 * 0.8) / inferenceMs);
+  const byWorker = Math.floor((workers * 1000 * 0.8) / inferenceMs);
   return {
     frames,
     frames_with_motion_share: r1(moving / frames),
@@ -99,7 +101,8 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
     capture_percent_per_camera: capturePercent,
     cpu_ms_per_camera_per_s: r1(perCameraMs),
     cameras_by_cpu_80pct: byCores,
-    cameras_by_one_inference_worker: byWorker,
+    inference_workers: workers,
+    cameras_by_inference_workers: byWorker,
     cameras_at_2fps_per_2_cores: Math.min(byCores, byWorker),
     rss_bytes: process.memoryUsage.rss(),
   };

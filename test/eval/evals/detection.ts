@@ -86,6 +86,10 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
             frames.push({
               t_s: o.frame.capturedAtMs / 1000,
               detections: o.detections.map((d) => ({ kind: d.kind, box: d.box })),
+              ...(dumpDir !== undefined && {
+                motion_regions: o.motion.regions,
+                motion_reset: o.motion.reset,
+              }),
             });
             stage.motion.push(o.timings.motionMs);
             if (o.detections.length > 0 || o.motion.moving) stage.detect.push(o.timings.detectMs);
