@@ -151,6 +151,8 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
     face_instances_24px: tally.faceTruthInstances,
     frames: tally.frames,
     passes: tally.passes,
+    small_plate_passes_60_80px: tally.smallPlatePasses,
+    small_plate_passes_one_event: tally.smallPlatePassesWithOneEvent,
     median_motion_ms: median(stage.motion),
     median_detect_ms_on_moving_frames: median(stage.detect),
     median_track_ms: median(stage.track),
