@@ -3,7 +3,7 @@
  * stores each event's evidence through {@link EvidenceStore}, then writes the events through
  * {@link EventIndex}, and only after both resolve acknowledges the message to the broker.
  */
-import type { Event } from '../../../proto/gen/sharpeyes/v1/event.ts';
+import type { Direction, Event, EventKind } from '../../../proto/gen/sharpeyes/v1/event.ts';
 
 /**
  * An event as the index stores it: the decoded proto with the evidence bytes removed
@@ -32,4 +32,102 @@ export interface EvidenceStore {
   put(bytes: Uint8Array, expectedSha256?: string): Promise<string>;
   /** The bytes stored under `sha256`, or undefined. Any string that is not 64 hex chars is refused. */
   get(sha256: string): Promise<Uint8Array | undefined>;
+}
+
+/**
+ * A search of indexed events, newest first. Every field is validated (a bad one is a
+ * QueryValidationError, GATEWAY_ERR_QUERY_INVALID, naming the field in snake_case). List filters:
+ * `undefined` does not filter; an EMPTY list matches nothing (so an empty area scope can never
+ * widen to "everything").
+ */
+export interface EventSearchQuery {
+  /** Start of the range of first-seen times, epoch ms, inclusive. Required. */
+  fromMs: number;
+  /** End of the range, epoch ms, exclusive. Required; the range is bounded (config). */
+  toMs: number;
+  /** Only these sites. */
+  siteIds?: readonly string[];
+  /** Only these cameras. */
+  cameraIds?: readonly string[];
+  /** Only these kinds (FACE, PLATE). */
+  kinds?: readonly EventKind[];
+  /** Only this direction of travel. */
+  direction?: Direction;
+  /** Exact plate (normalised: case, full-width and separators do not matter), e.g. `京A12345`. */
+  plate?: string;
+  /** Plate wildcard: `?` one character, `*` any run, e.g. `京A1?3*`. Bounded window (config). */
+  platePattern?: string;
+  /** Only events with at least this detector confidence, 0..1. */
+  minConfidence?: number;
+  /** Page size; default and maximum from config. */
+  limit?: number;
+  /** `nextCursor` of the previous page of the same search. */
+  cursor?: string;
+}
+
+/** One page of a search. */
+export interface EventSearchPage {
+  /** Newest first (by first-seen time, then event id); one per event, its highest revision. */
+  events: IndexedEvent[];
+  /**
+   * Opaque position after the last event, for the next page of the same search; absent on the
+   * last page. Stable under concurrent inserts: a page never repeats or skips an event that
+   * existed when the previous page was read.
+   */
+  nextCursor?: string;
+}
+
+/** Pass statistics: counts per camera per interval, by kind and direction. No plate text. */
+export interface PassStatsQuery {
+  /** Start, epoch ms, inclusive. */
+  fromMs: number;
+  /** End, epoch ms, exclusive. */
+  toMs: number;
+  /** Interval length in ms, a whole number of minutes. */
+  intervalMs: number;
+  siteIds?: readonly string[];
+  cameraIds?: readonly string[];
+  kinds?: readonly EventKind[];
+  /** IANA time zone the intervals align to (e.g. `Asia/Shanghai` for local days); default UTC. */
+  timeZone?: string;
+}
+
+/** Passes of one camera, kind and interval. */
+export interface PassStatsRow {
+  siteId: string;
+  cameraId: string;
+  kind: EventKind;
+  /** Start of the interval, epoch ms. */
+  startMs: number;
+  /** All passes. */
+  total: number;
+  /** Passes going in. */
+  in: number;
+  /** Passes going out. */
+  out: number;
+  /** Passes with an unknown or unspecified direction (`total − in − out`). */
+  other: number;
+}
+
+/** A kind's retention as the database has it. */
+export interface RetentionInfo {
+  kind: EventKind;
+  /** The retention policy holding this kind's events. */
+  retentionPolicy: string;
+  /** How long events are kept; influxd drops whole shard groups once they end before now − this. */
+  durationMs: number;
+  /** Shard group length: events live up to durationMs + shardGroupDurationMs. */
+  shardGroupDurationMs: number;
+}
+
+/** Searching the index (REST and gRPC APIs use this). */
+export interface EventSearch {
+  /** One page of events matching `query`. */
+  search(query: EventSearchQuery): Promise<EventSearchPage>;
+  /** The event with this id (its highest revision), or undefined. */
+  getEvent(eventId: string): Promise<IndexedEvent | undefined>;
+  /** Counts per camera per interval by kind and direction. */
+  passStats(query: PassStatsQuery): Promise<PassStatsRow[]>;
+  /** The retention in force per kind. */
+  retention(): Promise<RetentionInfo[]>;
 }

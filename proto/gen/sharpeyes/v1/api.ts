@@ -20,22 +20,87 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import { CameraIdentity, CameraState, cameraStateFromJSON, cameraStateToJSON } from './camera.js';
+import {
+  CameraIdentity,
+  CameraState,
+  cameraStateFromJSON,
+  cameraStateToJSON,
+  CameraStatus,
+} from './camera.js';
 import { GeoPoint, Place } from './common.js';
-import { Event, EventKind, eventKindFromJSON, eventKindToJSON } from './event.js';
+import {
+  Direction,
+  directionFromJSON,
+  directionToJSON,
+  Event,
+  EventKind,
+  eventKindFromJSON,
+  eventKindToJSON,
+} from './event.js';
 
 export const protobufPackage = 'sharpeyes.v1';
 
 export const protobufFileName = 'sharpeyes/v1/api.proto';
 
 /**
- * The gRPC API for integrators: event search, live stream, snapshots, cameras.
+ * The gRPC API for integrators: event search, live stream, evidence, snapshots, cameras,
+ * alerts.
  *
- * Every call is authenticated (API key in the `authorization` metadata) and limited to the
- * key's area scope. Every search, stream and evidence fetch states a reason (a case
- * reference) that is written to the tamper-evident audit log; a call without one fails
- * with INVALID_ARGUMENT.
+ * Every call is authenticated (API key in the `authorization` metadata, `Bearer se_…`, or in
+ * `x-api-key`) and limited to the key's area scope and services. Every search, stream, event
+ * and evidence fetch states a reason (a case reference) that is written to the tamper-evident
+ * audit log; a call without one fails with INVALID_ARGUMENT. Something outside the key's area
+ * is reported as NOT_FOUND, exactly like something that does not exist.
+ *
+ * Status codes: INVALID_ARGUMENT (bad input: the message names the field, and the trailer
+ * `sharpeyes-error-field` carries it), UNAUTHENTICATED (no, unknown, expired or revoked key),
+ * PERMISSION_DENIED (the key lacks the service), NOT_FOUND, RESOURCE_EXHAUSTED (rate or
+ * stream limit, or a stream reader too slow: resume from the last cursor), UNAVAILABLE
+ * (index down, gateway stopping), DEADLINE_EXCEEDED. The trailer `sharpeyes-error-code`
+ * carries the gateway's stable error code.
  */
+
+/** Which evidence image of an event. */
+export enum EvidencePart {
+  EVIDENCE_PART_UNSPECIFIED = 0,
+  /** EVIDENCE_PART_CROP - The best crop (the default). */
+  EVIDENCE_PART_CROP = 1,
+  /** EVIDENCE_PART_CONTEXT - The small whole-frame context image. */
+  EVIDENCE_PART_CONTEXT = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function evidencePartFromJSON(object: any): EvidencePart {
+  switch (object) {
+    case 0:
+    case 'EVIDENCE_PART_UNSPECIFIED':
+      return EvidencePart.EVIDENCE_PART_UNSPECIFIED;
+    case 1:
+    case 'EVIDENCE_PART_CROP':
+      return EvidencePart.EVIDENCE_PART_CROP;
+    case 2:
+    case 'EVIDENCE_PART_CONTEXT':
+      return EvidencePart.EVIDENCE_PART_CONTEXT;
+    case -1:
+    case 'UNRECOGNIZED':
+    default:
+      return EvidencePart.UNRECOGNIZED;
+  }
+}
+
+export function evidencePartToJSON(object: EvidencePart): string {
+  switch (object) {
+    case EvidencePart.EVIDENCE_PART_UNSPECIFIED:
+      return 'EVIDENCE_PART_UNSPECIFIED';
+    case EvidencePart.EVIDENCE_PART_CROP:
+      return 'EVIDENCE_PART_CROP';
+    case EvidencePart.EVIDENCE_PART_CONTEXT:
+      return 'EVIDENCE_PART_CONTEXT';
+    case EvidencePart.UNRECOGNIZED:
+    default:
+      return 'UNRECOGNIZED';
+  }
+}
 
 /** Registry category of a camera. */
 export enum CameraCategory {
@@ -147,6 +212,59 @@ export function cameraLifecycleToJSON(object: CameraLifecycle): string {
   }
 }
 
+/** What happened to an alert. */
+export enum AlertChange {
+  ALERT_CHANGE_UNSPECIFIED = 0,
+  ALERT_CHANGE_RAISED = 1,
+  ALERT_CHANGE_ESCALATED = 2,
+  ALERT_CHANGE_ACKNOWLEDGED = 3,
+  /** ALERT_CHANGE_OPEN - Sent at the start of a stream for each open alert (when asked). */
+  ALERT_CHANGE_OPEN = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function alertChangeFromJSON(object: any): AlertChange {
+  switch (object) {
+    case 0:
+    case 'ALERT_CHANGE_UNSPECIFIED':
+      return AlertChange.ALERT_CHANGE_UNSPECIFIED;
+    case 1:
+    case 'ALERT_CHANGE_RAISED':
+      return AlertChange.ALERT_CHANGE_RAISED;
+    case 2:
+    case 'ALERT_CHANGE_ESCALATED':
+      return AlertChange.ALERT_CHANGE_ESCALATED;
+    case 3:
+    case 'ALERT_CHANGE_ACKNOWLEDGED':
+      return AlertChange.ALERT_CHANGE_ACKNOWLEDGED;
+    case 4:
+    case 'ALERT_CHANGE_OPEN':
+      return AlertChange.ALERT_CHANGE_OPEN;
+    case -1:
+    case 'UNRECOGNIZED':
+    default:
+      return AlertChange.UNRECOGNIZED;
+  }
+}
+
+export function alertChangeToJSON(object: AlertChange): string {
+  switch (object) {
+    case AlertChange.ALERT_CHANGE_UNSPECIFIED:
+      return 'ALERT_CHANGE_UNSPECIFIED';
+    case AlertChange.ALERT_CHANGE_RAISED:
+      return 'ALERT_CHANGE_RAISED';
+    case AlertChange.ALERT_CHANGE_ESCALATED:
+      return 'ALERT_CHANGE_ESCALATED';
+    case AlertChange.ALERT_CHANGE_ACKNOWLEDGED:
+      return 'ALERT_CHANGE_ACKNOWLEDGED';
+    case AlertChange.ALERT_CHANGE_OPEN:
+      return 'ALERT_CHANGE_OPEN';
+    case AlertChange.UNRECOGNIZED:
+    default:
+      return 'UNRECOGNIZED';
+  }
+}
+
 /** Filter shared by search and stream. Empty fields do not filter. */
 export interface EventFilter {
   kinds: EventKind[];
@@ -158,6 +276,10 @@ export interface EventFilter {
   /** Plate with wildcards: `?` one character, `*` any run, e.g. "京A*45". */
   platePattern: string;
   minConfidence: number;
+  /** Only these sites. */
+  siteIds: string[];
+  /** Only this direction of travel (DIRECTION_UNSPECIFIED: any). */
+  direction: Direction;
 }
 
 export interface SearchEventsRequest {
@@ -182,8 +304,11 @@ export interface SearchEventsResponse {
 }
 
 export interface GetEventRequest {
+  /** Why (case reference); required, audited. */
   reason: string;
   eventId: string;
+  /** Include the evidence JPEG bytes (crop and context). */
+  includeEvidence: boolean;
 }
 
 export interface GetEventResponse {
@@ -191,13 +316,48 @@ export interface GetEventResponse {
 }
 
 export interface StreamEventsRequest {
+  /** Why (case reference); required, audited. */
   reason: string;
   filter?: EventFilter | undefined;
   includeEvidence: boolean;
+  /**
+   * Resume after this position: a `cursor` from a previous response of a stream with the same
+   * filter. Events that arrived since are sent first, then live ones.
+   */
+  resumeCursor: string;
+  /**
+   * Without a cursor: replay events first seen at or after this time (epoch ms, within
+   * retention) before going live. 0: live only, from now.
+   */
+  fromMs: number;
 }
 
 export interface StreamEventsResponse {
+  /**
+   * Absent in a checkpoint: a response that only moves the cursor on (sent periodically, and
+   * when events were skipped as duplicates).
+   */
   event?: Event | undefined;
+  /** The position after this response: pass it as `resume_cursor` to continue from here. */
+  cursor: string;
+  /** True while replaying stored events, false once live. */
+  replay: boolean;
+}
+
+export interface GetEvidenceRequest {
+  /** Why (case reference); required, audited. */
+  reason: string;
+  eventId: string;
+  /** UNSPECIFIED means CROP. */
+  part: EvidencePart;
+}
+
+export interface GetEvidenceResponse {
+  eventId: string;
+  part: EvidencePart;
+  jpeg: Buffer;
+  /** Lower-case hex sha256 of `jpeg` (verified by the gateway before sending). */
+  sha256: string;
 }
 
 export interface GetSnapshotRequest {
@@ -236,8 +396,13 @@ export interface Camera {
 
 export interface ListCamerasRequest {
   area?: Place | undefined;
+  /** At most this many cameras (server caps it); 0 = server default. */
   pageSize: number;
   pageToken: string;
+  /** Only cameras of this site. */
+  siteId: string;
+  /** Only cameras in these lifecycle states (empty: all). */
+  lifecycles: CameraLifecycle[];
 }
 
 export interface ListCamerasResponse {
@@ -251,10 +416,90 @@ export interface GetCameraRequest {
 
 export interface GetCameraResponse {
   camera?: Camera | undefined;
+  /** The latest status the camera's edge reported; absent when none since the gateway started. */
+  status?: CameraStatus | undefined;
+}
+
+export interface WatchCameraStatusRequest {
+  /** Only cameras in this area (within the caller's scope). */
+  area?: Place | undefined;
+  /** Only these cameras (empty: all in the area). */
+  cameraIds: string[];
+  /** First send the latest known status of every matching camera. */
+  initial: boolean;
+}
+
+export interface WatchCameraStatusResponse {
+  status?: CameraStatus | undefined;
+}
+
+/** A plate alert: an approved alert entry's plate was seen. */
+export interface Alert {
+  alertId: number;
+  entryId: number;
+  /** The entry's case reference. */
+  caseRef: string;
+  eventId: string;
+  cameraId: string;
+  siteId: string;
+  place?: Place | undefined;
+  plate: string;
+  eventTimeMs: number;
+  raisedMs: number;
+  /** Unacknowledged past this time, the alert escalates. */
+  ackDeadlineMs: number;
+  /** Empty until acknowledged (`user:<name>` or `key:<id>`). */
+  acknowledgedBy: string;
+  acknowledgedMs: number;
+  ackNote: string;
+  /** 0 until the first escalation. */
+  escalationLevel: number;
+  escalatedMs: number;
+}
+
+export interface ListAlertsRequest {
+  /** Only unacknowledged alerts. */
+  openOnly: boolean;
+  pageSize: number;
+  pageToken: string;
+}
+
+export interface ListAlertsResponse {
+  alerts: Alert[];
+  nextPageToken: string;
+}
+
+export interface StreamAlertsRequest {
+  /** First send every open (unacknowledged) alert in scope, as ALERT_CHANGE_OPEN. */
+  includeOpen: boolean;
+}
+
+export interface StreamAlertsResponse {
+  alert?: Alert | undefined;
+  change: AlertChange;
+}
+
+export interface AcknowledgeAlertRequest {
+  alertId: number;
+  /** Optional note, at most 500 characters. */
+  note: string;
+}
+
+export interface AcknowledgeAlertResponse {
+  alert?: Alert | undefined;
 }
 
 function createBaseEventFilter(): EventFilter {
-  return { kinds: [], cameraIds: [], area: undefined, plate: '', platePattern: '', minConfidence: 0 };
+  return {
+    kinds: [],
+    cameraIds: [],
+    area: undefined,
+    plate: '',
+    platePattern: '',
+    minConfidence: 0,
+    siteIds: [],
+    direction: 0,
+  };
 }
 
 export const EventFilter: MessageFns<EventFilter> = {
@@ -280,6 +525,12 @@ export const EventFilter: MessageFns<EventFilter> = {
     }
     if (message.minConfidence !== 0) {
       writer.uint32(53).float(message.minConfidence);
+    }
+    for (const v of message.siteIds) {
+      writer.uint32(58).string(v!);
+    }
+    if (message.direction !== 0) {
+      writer.uint32(64).int32(message.direction);
     }
     return writer;
   },
@@ -355,6 +606,22 @@ export const EventFilter: MessageFns<EventFilter> = {
             message.minConfidence = reader.float();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.siteIds.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.direction = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -389,6 +656,12 @@ export const EventFilter: MessageFns<EventFilter> = {
         : isSet(object.min_confidence)
           ? globalThis.Number(object.min_confidence)
           : 0,
+      siteIds: globalThis.Array.isArray(object?.siteIds)
+        ? object.siteIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.site_ids)
+          ? object.site_ids.map((e: any) => globalThis.String(e))
+          : [],
+      direction: isSet(object.direction) ? directionFromJSON(object.direction) : 0,
     };
   },
 
@@ -412,6 +685,12 @@ export const EventFilter: MessageFns<EventFilter> = {
     if (message.minConfidence !== 0) {
       obj.minConfidence = floatToJson(message.minConfidence);
     }
+    if (message.siteIds?.length) {
+      obj.siteIds = message.siteIds;
+    }
+    if (message.direction !== 0) {
+      obj.direction = directionToJSON(message.direction);
+    }
     return obj;
   },
 
@@ -427,6 +706,8 @@ export const EventFilter: MessageFns<EventFilter> = {
     message.plate = object.plate ?? '';
     message.platePattern = object.platePattern ?? '';
     message.minConfidence = object.minConfidence ?? 0;
+    message.siteIds = object.siteIds?.map((e) => e) || [];
+    message.direction = object.direction ?? 0;
     return message;
   },
 };
@@ -719,7 +1000,7 @@ export const SearchEventsResponse: MessageFns<SearchEventsResponse> = {
 };
 
 function createBaseGetEventRequest(): GetEventRequest {
-  return { reason: '', eventId: '' };
+  return { reason: '', eventId: '', includeEvidence: false };
 }
 
 export const GetEventRequest: MessageFns<GetEventRequest> = {
@@ -729,6 +1010,9 @@ export const GetEventRequest: MessageFns<GetEventRequest> = {
     }
     if (message.eventId !== '') {
       writer.uint32(18).string(message.eventId);
+    }
+    if (message.includeEvidence !== false) {
+      writer.uint32(24).bool(message.includeEvidence);
     }
     return writer;
   },
@@ -762,6 +1046,14 @@ export const GetEventRequest: MessageFns<GetEventRequest> = {
             message.eventId = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.includeEvidence = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -782,6 +1074,11 @@ export const GetEventRequest: MessageFns<GetEventRequest> = {
         : isSet(object.event_id)
           ? globalThis.String(object.event_id)
           : '',
+      includeEvidence: isSet(object.includeEvidence)
+        ? globalThis.Boolean(object.includeEvidence)
+        : isSet(object.include_evidence)
+          ? globalThis.Boolean(object.include_evidence)
+          : false,
     };
   },
 
@@ -793,6 +1090,9 @@ export const GetEventRequest: MessageFns<GetEventRequest> = {
     if (message.eventId !== '') {
       obj.eventId = message.eventId;
     }
+    if (message.includeEvidence !== false) {
+      obj.includeEvidence = message.includeEvidence;
+    }
     return obj;
   },
 
@@ -803,6 +1103,7 @@ export const GetEventRequest: MessageFns<GetEventRequest> = {
     const message = createBaseGetEventRequest();
     message.reason = object.reason ?? '';
     message.eventId = object.eventId ?? '';
+    message.includeEvidence = object.includeEvidence ?? false;
     return message;
   },
 };
@@ -876,7 +1177,7 @@ export const GetEventResponse: MessageFns<GetEventResponse> = {
 };
 
 function createBaseStreamEventsRequest(): StreamEventsRequest {
-  return { reason: '', filter: undefined, includeEvidence: false };
+  return { reason: '', filter: undefined, includeEvidence: false, resumeCursor: '', fromMs: 0 };
 }
 
 export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
@@ -889,6 +1190,12 @@ export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
     }
     if (message.includeEvidence !== false) {
       writer.uint32(24).bool(message.includeEvidence);
+    }
+    if (message.resumeCursor !== '') {
+      writer.uint32(34).string(message.resumeCursor);
+    }
+    if (message.fromMs !== 0) {
+      writer.uint32(40).int64(message.fromMs);
     }
     return writer;
   },
@@ -930,6 +1237,22 @@ export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
             message.includeEvidence = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.resumeCursor = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.fromMs = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -951,6 +1274,16 @@ export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
         : isSet(object.include_evidence)
           ? globalThis.Boolean(object.include_evidence)
           : false,
+      resumeCursor: isSet(object.resumeCursor)
+        ? globalThis.String(object.resumeCursor)
+        : isSet(object.resume_cursor)
+          ? globalThis.String(object.resume_cursor)
+          : '',
+      fromMs: isSet(object.fromMs)
+        ? globalThis.Number(object.fromMs)
+        : isSet(object.from_ms)
+          ? globalThis.Number(object.from_ms)
+          : 0,
     };
   },
 
@@ -964,6 +1297,12 @@ export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
     }
     if (message.includeEvidence !== false) {
       obj.includeEvidence = message.includeEvidence;
+    }
+    if (message.resumeCursor !== '') {
+      obj.resumeCursor = message.resumeCursor;
+    }
+    if (message.fromMs !== 0) {
+      obj.fromMs = Math.round(message.fromMs);
     }
     return obj;
   },
@@ -979,18 +1318,26 @@ export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
         ? EventFilter.fromPartial(object.filter)
         : undefined;
     message.includeEvidence = object.includeEvidence ?? false;
+    message.resumeCursor = object.resumeCursor ?? '';
+    message.fromMs = object.fromMs ?? 0;
     return message;
   },
 };
 
 function createBaseStreamEventsResponse(): StreamEventsResponse {
-  return { event: undefined };
+  return { event: undefined, cursor: '', replay: false };
 }
 
 export const StreamEventsResponse: MessageFns<StreamEventsResponse> = {
   encode(message: StreamEventsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.event !== undefined) {
       Event.encode(message.event, writer.uint32(10).fork()).join();
+    }
+    if (message.cursor !== '') {
+      writer.uint32(18).string(message.cursor);
+    }
+    if (message.replay !== false) {
+      writer.uint32(24).bool(message.replay);
     }
     return writer;
   },
@@ -1016,6 +1363,22 @@ export const StreamEventsResponse: MessageFns<StreamEventsResponse> = {
             message.event = Event.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cursor = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.replay = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1029,13 +1392,23 @@ export const StreamEventsResponse: MessageFns<StreamEventsResponse> = {
   },
 
   fromJSON(object: any): StreamEventsResponse {
-    return { event: isSet(object.event) ? Event.fromJSON(object.event) : undefined };
+    return {
+      event: isSet(object.event) ? Event.fromJSON(object.event) : undefined,
+      cursor: isSet(object.cursor) ? globalThis.String(object.cursor) : '',
+      replay: isSet(object.replay) ? globalThis.Boolean(object.replay) : false,
+    };
   },
 
   toJSON(message: StreamEventsResponse): unknown {
     const obj: any = {};
     if (message.event !== undefined) {
       obj.event = Event.toJSON(message.event);
+    }
+    if (message.cursor !== '') {
+      obj.cursor = message.cursor;
+    }
+    if (message.replay !== false) {
+      obj.replay = message.replay;
     }
     return obj;
   },
@@ -1047,6 +1420,234 @@ export const StreamEventsResponse: MessageFns<StreamEventsResponse> = {
     const message = createBaseStreamEventsResponse();
     message.event =
       object.event !== undefined && object.event !== null ? Event.fromPartial(object.event) : undefined;
+    message.cursor = object.cursor ?? '';
+    message.replay = object.replay ?? false;
+    return message;
+  },
+};
+
+function createBaseGetEvidenceRequest(): GetEvidenceRequest {
+  return { reason: '', eventId: '', part: 0 };
+}
+
+export const GetEvidenceRequest: MessageFns<GetEvidenceRequest> = {
+  encode(message: GetEvidenceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reason !== '') {
+      writer.uint32(10).string(message.reason);
+    }
+    if (message.eventId !== '') {
+      writer.uint32(18).string(message.eventId);
+    }
+    if (message.part !== 0) {
+      writer.uint32(24).int32(message.part);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetEvidenceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetEvidenceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.eventId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.part = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetEvidenceRequest {
+    return {
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : '',
+      eventId: isSet(object.eventId)
+        ? globalThis.String(object.eventId)
+        : isSet(object.event_id)
+          ? globalThis.String(object.event_id)
+          : '',
+      part: isSet(object.part) ? evidencePartFromJSON(object.part) : 0,
+    };
+  },
+
+  toJSON(message: GetEvidenceRequest): unknown {
+    const obj: any = {};
+    if (message.reason !== '') {
+      obj.reason = message.reason;
+    }
+    if (message.eventId !== '') {
+      obj.eventId = message.eventId;
+    }
+    if (message.part !== 0) {
+      obj.part = evidencePartToJSON(message.part);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetEvidenceRequest>): GetEvidenceRequest {
+    return GetEvidenceRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetEvidenceRequest>): GetEvidenceRequest {
+    const message = createBaseGetEvidenceRequest();
+    message.reason = object.reason ?? '';
+    message.eventId = object.eventId ?? '';
+    message.part = object.part ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetEvidenceResponse(): GetEvidenceResponse {
+  return { eventId: '', part: 0, jpeg: Buffer.alloc(0), sha256: '' };
+}
+
+export const GetEvidenceResponse: MessageFns<GetEvidenceResponse> = {
+  encode(message: GetEvidenceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.eventId !== '') {
+      writer.uint32(10).string(message.eventId);
+    }
+    if (message.part !== 0) {
+      writer.uint32(16).int32(message.part);
+    }
+    if (message.jpeg.length !== 0) {
+      writer.uint32(26).bytes(message.jpeg);
+    }
+    if (message.sha256 !== '') {
+      writer.uint32(34).string(message.sha256);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetEvidenceResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetEvidenceResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.eventId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.part = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.jpeg = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetEvidenceResponse {
+    return {
+      eventId: isSet(object.eventId)
+        ? globalThis.String(object.eventId)
+        : isSet(object.event_id)
+          ? globalThis.String(object.event_id)
+          : '',
+      part: isSet(object.part) ? evidencePartFromJSON(object.part) : 0,
+      jpeg: isSet(object.jpeg) ? Buffer.from(bytesFromBase64(object.jpeg)) : Buffer.alloc(0),
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : '',
+    };
+  },
+
+  toJSON(message: GetEvidenceResponse): unknown {
+    const obj: any = {};
+    if (message.eventId !== '') {
+      obj.eventId = message.eventId;
+    }
+    if (message.part !== 0) {
+      obj.part = evidencePartToJSON(message.part);
+    }
+    if (message.jpeg.length !== 0) {
+      obj.jpeg = base64FromBytes(message.jpeg);
+    }
+    if (message.sha256 !== '') {
+      obj.sha256 = message.sha256;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetEvidenceResponse>): GetEvidenceResponse {
+    return GetEvidenceResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetEvidenceResponse>): GetEvidenceResponse {
+    const message = createBaseGetEvidenceResponse();
+    message.eventId = object.eventId ?? '';
+    message.part = object.part ?? 0;
+    message.jpeg = object.jpeg ?? Buffer.alloc(0);
+    message.sha256 = object.sha256 ?? '';
     return message;
   },
 };
@@ -1585,7 +2186,7 @@ export const Camera: MessageFns<Camera> = {
 };
 
 function createBaseListCamerasRequest(): ListCamerasRequest {
-  return { area: undefined, pageSize: 0, pageToken: '' };
+  return { area: undefined, pageSize: 0, pageToken: '', siteId: '', lifecycles: [] };
 }
 
 export const ListCamerasRequest: MessageFns<ListCamerasRequest> = {
@@ -1598,6 +2199,16 @@ export const ListCamerasRequest: MessageFns<ListCamerasRequest> = {
     }
     if (message.pageToken !== '') {
       writer.uint32(26).string(message.pageToken);
+    }
+    if (message.siteId !== '') {
+      writer.uint32(34).string(message.siteId);
+    }
+    if (message.lifecycles.length !== 0) {
+      writer.uint32(42).fork();
+      for (const v of message.lifecycles) {
+        writer.int32(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -1639,6 +2250,32 @@ export const ListCamerasRequest: MessageFns<ListCamerasRequest> = {
             message.pageToken = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.siteId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag === 40) {
+              message.lifecycles.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.lifecycles.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1664,6 +2301,14 @@ export const ListCamerasRequest: MessageFns<ListCamerasRequest> = {
         : isSet(object.page_token)
           ? globalThis.String(object.page_token)
           : '',
+      siteId: isSet(object.siteId)
+        ? globalThis.String(object.siteId)
+        : isSet(object.site_id)
+          ? globalThis.String(object.site_id)
+          : '',
+      lifecycles: globalThis.Array.isArray(object?.lifecycles)
+        ? object.lifecycles.map((e: any) => cameraLifecycleFromJSON(e))
+        : [],
     };
   },
 
@@ -1678,6 +2323,12 @@ export const ListCamerasRequest: MessageFns<ListCamerasRequest> = {
     if (message.pageToken !== '') {
       obj.pageToken = message.pageToken;
     }
+    if (message.siteId !== '') {
+      obj.siteId = message.siteId;
+    }
+    if (message.lifecycles?.length) {
+      obj.lifecycles = message.lifecycles.map((e) => cameraLifecycleToJSON(e));
+    }
     return obj;
   },
 
@@ -1690,6 +2341,8 @@ export const ListCamerasRequest: MessageFns<ListCamerasRequest> = {
       object.area !== undefined && object.area !== null ? Place.fromPartial(object.area) : undefined;
     message.pageSize = object.pageSize ?? 0;
     message.pageToken = object.pageToken ?? '';
+    message.siteId = object.siteId ?? '';
+    message.lifecycles = object.lifecycles?.map((e) => e) || [];
     return message;
   },
 };
@@ -1859,13 +2512,16 @@ export const GetCameraRequest: MessageFns<GetCameraRequest> = {
 };
 
 function createBaseGetCameraResponse(): GetCameraResponse {
-  return { camera: undefined };
+  return { camera: undefined, status: undefined };
 }
 
 export const GetCameraResponse: MessageFns<GetCameraResponse> = {
   encode(message: GetCameraResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.camera !== undefined) {
       Camera.encode(message.camera, writer.uint32(10).fork()).join();
+    }
+    if (message.status !== undefined) {
+      CameraStatus.encode(message.status, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -1891,6 +2547,14 @@ export const GetCameraResponse: MessageFns<GetCameraResponse> = {
             message.camera = Camera.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.status = CameraStatus.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1904,13 +2568,19 @@ export const GetCameraResponse: MessageFns<GetCameraResponse> = {
   },
 
   fromJSON(object: any): GetCameraResponse {
-    return { camera: isSet(object.camera) ? Camera.fromJSON(object.camera) : undefined };
+    return {
+      camera: isSet(object.camera) ? Camera.fromJSON(object.camera) : undefined,
+      status: isSet(object.status) ? CameraStatus.fromJSON(object.status) : undefined,
+    };
   },
 
   toJSON(message: GetCameraResponse): unknown {
     const obj: any = {};
     if (message.camera !== undefined) {
       obj.camera = Camera.toJSON(message.camera);
+    }
+    if (message.status !== undefined) {
+      obj.status = CameraStatus.toJSON(message.status);
     }
     return obj;
   },
@@ -1922,6 +2592,1089 @@ export const GetCameraResponse: MessageFns<GetCameraResponse> = {
     const message = createBaseGetCameraResponse();
     message.camera =
       object.camera !== undefined && object.camera !== null ? Camera.fromPartial(object.camera) : undefined;
+    message.status =
+      object.status !== undefined && object.status !== null
+        ? CameraStatus.fromPartial(object.status)
+        : undefined;
+    return message;
+  },
+};
+
+function createBaseWatchCameraStatusRequest(): WatchCameraStatusRequest {
+  return { area: undefined, cameraIds: [], initial: false };
+}
+
+export const WatchCameraStatusRequest: MessageFns<WatchCameraStatusRequest> = {
+  encode(message: WatchCameraStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.area !== undefined) {
+      Place.encode(message.area, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.cameraIds) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.initial !== false) {
+      writer.uint32(24).bool(message.initial);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchCameraStatusRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchCameraStatusRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.area = Place.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cameraIds.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.initial = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchCameraStatusRequest {
+    return {
+      area: isSet(object.area) ? Place.fromJSON(object.area) : undefined,
+      cameraIds: globalThis.Array.isArray(object?.cameraIds)
+        ? object.cameraIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.camera_ids)
+          ? object.camera_ids.map((e: any) => globalThis.String(e))
+          : [],
+      initial: isSet(object.initial) ? globalThis.Boolean(object.initial) : false,
+    };
+  },
+
+  toJSON(message: WatchCameraStatusRequest): unknown {
+    const obj: any = {};
+    if (message.area !== undefined) {
+      obj.area = Place.toJSON(message.area);
+    }
+    if (message.cameraIds?.length) {
+      obj.cameraIds = message.cameraIds;
+    }
+    if (message.initial !== false) {
+      obj.initial = message.initial;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchCameraStatusRequest>): WatchCameraStatusRequest {
+    return WatchCameraStatusRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchCameraStatusRequest>): WatchCameraStatusRequest {
+    const message = createBaseWatchCameraStatusRequest();
+    message.area =
+      object.area !== undefined && object.area !== null ? Place.fromPartial(object.area) : undefined;
+    message.cameraIds = object.cameraIds?.map((e) => e) || [];
+    message.initial = object.initial ?? false;
+    return message;
+  },
+};
+
+function createBaseWatchCameraStatusResponse(): WatchCameraStatusResponse {
+  return { status: undefined };
+}
+
+export const WatchCameraStatusResponse: MessageFns<WatchCameraStatusResponse> = {
+  encode(message: WatchCameraStatusResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== undefined) {
+      CameraStatus.encode(message.status, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchCameraStatusResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchCameraStatusResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.status = CameraStatus.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchCameraStatusResponse {
+    return { status: isSet(object.status) ? CameraStatus.fromJSON(object.status) : undefined };
+  },
+
+  toJSON(message: WatchCameraStatusResponse): unknown {
+    const obj: any = {};
+    if (message.status !== undefined) {
+      obj.status = CameraStatus.toJSON(message.status);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchCameraStatusResponse>): WatchCameraStatusResponse {
+    return WatchCameraStatusResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchCameraStatusResponse>): WatchCameraStatusResponse {
+    const message = createBaseWatchCameraStatusResponse();
+    message.status =
+      object.status !== undefined && object.status !== null
+        ? CameraStatus.fromPartial(object.status)
+        : undefined;
+    return message;
+  },
+};
+
+function createBaseAlert(): Alert {
+  return {
+    alertId: 0,
+    entryId: 0,
+    caseRef: '',
+    eventId: '',
+    cameraId: '',
+    siteId: '',
+    place: undefined,
+    plate: '',
+    eventTimeMs: 0,
+    raisedMs: 0,
+    ackDeadlineMs: 0,
+    acknowledgedBy: '',
+    acknowledgedMs: 0,
+    ackNote: '',
+    escalationLevel: 0,
+    escalatedMs: 0,
+  };
+}
+
+export const Alert: MessageFns<Alert> = {
+  encode(message: Alert, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.alertId !== 0) {
+      writer.uint32(8).int64(message.alertId);
+    }
+    if (message.entryId !== 0) {
+      writer.uint32(16).int64(message.entryId);
+    }
+    if (message.caseRef !== '') {
+      writer.uint32(26).string(message.caseRef);
+    }
+    if (message.eventId !== '') {
+      writer.uint32(34).string(message.eventId);
+    }
+    if (message.cameraId !== '') {
+      writer.uint32(42).string(message.cameraId);
+    }
+    if (message.siteId !== '') {
+      writer.uint32(50).string(message.siteId);
+    }
+    if (message.place !== undefined) {
+      Place.encode(message.place, writer.uint32(58).fork()).join();
+    }
+    if (message.plate !== '') {
+      writer.uint32(66).string(message.plate);
+    }
+    if (message.eventTimeMs !== 0) {
+      writer.uint32(72).int64(message.eventTimeMs);
+    }
+    if (message.raisedMs !== 0) {
+      writer.uint32(80).int64(message.raisedMs);
+    }
+    if (message.ackDeadlineMs !== 0) {
+      writer.uint32(88).int64(message.ackDeadlineMs);
+    }
+    if (message.acknowledgedBy !== '') {
+      writer.uint32(98).string(message.acknowledgedBy);
+    }
+    if (message.acknowledgedMs !== 0) {
+      writer.uint32(104).int64(message.acknowledgedMs);
+    }
+    if (message.ackNote !== '') {
+      writer.uint32(114).string(message.ackNote);
+    }
+    if (message.escalationLevel !== 0) {
+      writer.uint32(120).int32(message.escalationLevel);
+    }
+    if (message.escalatedMs !== 0) {
+      writer.uint32(128).int64(message.escalatedMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Alert {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAlert();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.alertId = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.entryId = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.caseRef = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.eventId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.cameraId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.siteId = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.place = Place.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.plate = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.eventTimeMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.raisedMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.ackDeadlineMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.acknowledgedBy = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.acknowledgedMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.ackNote = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.escalationLevel = reader.int32();
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.escalatedMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Alert {
+    return {
+      alertId: isSet(object.alertId)
+        ? globalThis.Number(object.alertId)
+        : isSet(object.alert_id)
+          ? globalThis.Number(object.alert_id)
+          : 0,
+      entryId: isSet(object.entryId)
+        ? globalThis.Number(object.entryId)
+        : isSet(object.entry_id)
+          ? globalThis.Number(object.entry_id)
+          : 0,
+      caseRef: isSet(object.caseRef)
+        ? globalThis.String(object.caseRef)
+        : isSet(object.case_ref)
+          ? globalThis.String(object.case_ref)
+          : '',
+      eventId: isSet(object.eventId)
+        ? globalThis.String(object.eventId)
+        : isSet(object.event_id)
+          ? globalThis.String(object.event_id)
+          : '',
+      cameraId: isSet(object.cameraId)
+        ? globalThis.String(object.cameraId)
+        : isSet(object.camera_id)
+          ? globalThis.String(object.camera_id)
+          : '',
+      siteId: isSet(object.siteId)
+        ? globalThis.String(object.siteId)
+        : isSet(object.site_id)
+          ? globalThis.String(object.site_id)
+          : '',
+      place: isSet(object.place) ? Place.fromJSON(object.place) : undefined,
+      plate: isSet(object.plate) ? globalThis.String(object.plate) : '',
+      eventTimeMs: isSet(object.eventTimeMs)
+        ? globalThis.Number(object.eventTimeMs)
+        : isSet(object.event_time_ms)
+          ? globalThis.Number(object.event_time_ms)
+          : 0,
+      raisedMs: isSet(object.raisedMs)
+        ? globalThis.Number(object.raisedMs)
+        : isSet(object.raised_ms)
+          ? globalThis.Number(object.raised_ms)
+          : 0,
+      ackDeadlineMs: isSet(object.ackDeadlineMs)
+        ? globalThis.Number(object.ackDeadlineMs)
+        : isSet(object.ack_deadline_ms)
+          ? globalThis.Number(object.ack_deadline_ms)
+          : 0,
+      acknowledgedBy: isSet(object.acknowledgedBy)
+        ? globalThis.String(object.acknowledgedBy)
+        : isSet(object.acknowledged_by)
+          ? globalThis.String(object.acknowledged_by)
+          : '',
+      acknowledgedMs: isSet(object.acknowledgedMs)
+        ? globalThis.Number(object.acknowledgedMs)
+        : isSet(object.acknowledged_ms)
+          ? globalThis.Number(object.acknowledged_ms)
+          : 0,
+      ackNote: isSet(object.ackNote)
+        ? globalThis.String(object.ackNote)
+        : isSet(object.ack_note)
+          ? globalThis.String(object.ack_note)
+          : '',
+      escalationLevel: isSet(object.escalationLevel)
+        ? globalThis.Number(object.escalationLevel)
+        : isSet(object.escalation_level)
+          ? globalThis.Number(object.escalation_level)
+          : 0,
+      escalatedMs: isSet(object.escalatedMs)
+        ? globalThis.Number(object.escalatedMs)
+        : isSet(object.escalated_ms)
+          ? globalThis.Number(object.escalated_ms)
+          : 0,
+    };
+  },
+
+  toJSON(message: Alert): unknown {
+    const obj: any = {};
+    if (message.alertId !== 0) {
+      obj.alertId = Math.round(message.alertId);
+    }
+    if (message.entryId !== 0) {
+      obj.entryId = Math.round(message.entryId);
+    }
+    if (message.caseRef !== '') {
+      obj.caseRef = message.caseRef;
+    }
+    if (message.eventId !== '') {
+      obj.eventId = message.eventId;
+    }
+    if (message.cameraId !== '') {
+      obj.cameraId = message.cameraId;
+    }
+    if (message.siteId !== '') {
+      obj.siteId = message.siteId;
+    }
+    if (message.place !== undefined) {
+      obj.place = Place.toJSON(message.place);
+    }
+    if (message.plate !== '') {
+      obj.plate = message.plate;
+    }
+    if (message.eventTimeMs !== 0) {
+      obj.eventTimeMs = Math.round(message.eventTimeMs);
+    }
+    if (message.raisedMs !== 0) {
+      obj.raisedMs = Math.round(message.raisedMs);
+    }
+    if (message.ackDeadlineMs !== 0) {
+      obj.ackDeadlineMs = Math.round(message.ackDeadlineMs);
+    }
+    if (message.acknowledgedBy !== '') {
+      obj.acknowledgedBy = message.acknowledgedBy;
+    }
+    if (message.acknowledgedMs !== 0) {
+      obj.acknowledgedMs = Math.round(message.acknowledgedMs);
+    }
+    if (message.ackNote !== '') {
+      obj.ackNote = message.ackNote;
+    }
+    if (message.escalationLevel !== 0) {
+      obj.escalationLevel = Math.round(message.escalationLevel);
+    }
+    if (message.escalatedMs !== 0) {
+      obj.escalatedMs = Math.round(message.escalatedMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Alert>): Alert {
+    return Alert.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Alert>): Alert {
+    const message = createBaseAlert();
+    message.alertId = object.alertId ?? 0;
+    message.entryId = object.entryId ?? 0;
+    message.caseRef = object.caseRef ?? '';
+    message.eventId = object.eventId ?? '';
+    message.cameraId = object.cameraId ?? '';
+    message.siteId = object.siteId ?? '';
+    message.place =
+      object.place !== undefined && object.place !== null ? Place.fromPartial(object.place) : undefined;
+    message.plate = object.plate ?? '';
+    message.eventTimeMs = object.eventTimeMs ?? 0;
+    message.raisedMs = object.raisedMs ?? 0;
+    message.ackDeadlineMs = object.ackDeadlineMs ?? 0;
+    message.acknowledgedBy = object.acknowledgedBy ?? '';
+    message.acknowledgedMs = object.acknowledgedMs ?? 0;
+    message.ackNote = object.ackNote ?? '';
+    message.escalationLevel = object.escalationLevel ?? 0;
+    message.escalatedMs = object.escalatedMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseListAlertsRequest(): ListAlertsRequest {
+  return { openOnly: false, pageSize: 0, pageToken: '' };
+}
+
+export const ListAlertsRequest: MessageFns<ListAlertsRequest> = {
+  encode(message: ListAlertsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.openOnly !== false) {
+      writer.uint32(8).bool(message.openOnly);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(16).int32(message.pageSize);
+    }
+    if (message.pageToken !== '') {
+      writer.uint32(26).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAlertsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAlertsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.openOnly = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAlertsRequest {
+    return {
+      openOnly: isSet(object.openOnly)
+        ? globalThis.Boolean(object.openOnly)
+        : isSet(object.open_only)
+          ? globalThis.Boolean(object.open_only)
+          : false,
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+          ? globalThis.Number(object.page_size)
+          : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+          ? globalThis.String(object.page_token)
+          : '',
+    };
+  },
+
+  toJSON(message: ListAlertsRequest): unknown {
+    const obj: any = {};
+    if (message.openOnly !== false) {
+      obj.openOnly = message.openOnly;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== '') {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListAlertsRequest>): ListAlertsRequest {
+    return ListAlertsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListAlertsRequest>): ListAlertsRequest {
+    const message = createBaseListAlertsRequest();
+    message.openOnly = object.openOnly ?? false;
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? '';
+    return message;
+  },
+};
+
+function createBaseListAlertsResponse(): ListAlertsResponse {
+  return { alerts: [], nextPageToken: '' };
+}
+
+export const ListAlertsResponse: MessageFns<ListAlertsResponse> = {
+  encode(message: ListAlertsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.alerts) {
+      Alert.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== '') {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAlertsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAlertsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.alerts.push(Alert.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAlertsResponse {
+    return {
+      alerts: globalThis.Array.isArray(object?.alerts)
+        ? object.alerts.map((e: any) => Alert.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+          ? globalThis.String(object.next_page_token)
+          : '',
+    };
+  },
+
+  toJSON(message: ListAlertsResponse): unknown {
+    const obj: any = {};
+    if (message.alerts?.length) {
+      obj.alerts = message.alerts.map((e) => Alert.toJSON(e));
+    }
+    if (message.nextPageToken !== '') {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListAlertsResponse>): ListAlertsResponse {
+    return ListAlertsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListAlertsResponse>): ListAlertsResponse {
+    const message = createBaseListAlertsResponse();
+    message.alerts = object.alerts?.map((e) => Alert.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? '';
+    return message;
+  },
+};
+
+function createBaseStreamAlertsRequest(): StreamAlertsRequest {
+  return { includeOpen: false };
+}
+
+export const StreamAlertsRequest: MessageFns<StreamAlertsRequest> = {
+  encode(message: StreamAlertsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.includeOpen !== false) {
+      writer.uint32(8).bool(message.includeOpen);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamAlertsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamAlertsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.includeOpen = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamAlertsRequest {
+    return {
+      includeOpen: isSet(object.includeOpen)
+        ? globalThis.Boolean(object.includeOpen)
+        : isSet(object.include_open)
+          ? globalThis.Boolean(object.include_open)
+          : false,
+    };
+  },
+
+  toJSON(message: StreamAlertsRequest): unknown {
+    const obj: any = {};
+    if (message.includeOpen !== false) {
+      obj.includeOpen = message.includeOpen;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StreamAlertsRequest>): StreamAlertsRequest {
+    return StreamAlertsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StreamAlertsRequest>): StreamAlertsRequest {
+    const message = createBaseStreamAlertsRequest();
+    message.includeOpen = object.includeOpen ?? false;
+    return message;
+  },
+};
+
+function createBaseStreamAlertsResponse(): StreamAlertsResponse {
+  return { alert: undefined, change: 0 };
+}
+
+export const StreamAlertsResponse: MessageFns<StreamAlertsResponse> = {
+  encode(message: StreamAlertsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.alert !== undefined) {
+      Alert.encode(message.alert, writer.uint32(10).fork()).join();
+    }
+    if (message.change !== 0) {
+      writer.uint32(16).int32(message.change);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamAlertsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamAlertsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.alert = Alert.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.change = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamAlertsResponse {
+    return {
+      alert: isSet(object.alert) ? Alert.fromJSON(object.alert) : undefined,
+      change: isSet(object.change) ? alertChangeFromJSON(object.change) : 0,
+    };
+  },
+
+  toJSON(message: StreamAlertsResponse): unknown {
+    const obj: any = {};
+    if (message.alert !== undefined) {
+      obj.alert = Alert.toJSON(message.alert);
+    }
+    if (message.change !== 0) {
+      obj.change = alertChangeToJSON(message.change);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StreamAlertsResponse>): StreamAlertsResponse {
+    return StreamAlertsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StreamAlertsResponse>): StreamAlertsResponse {
+    const message = createBaseStreamAlertsResponse();
+    message.alert =
+      object.alert !== undefined && object.alert !== null ? Alert.fromPartial(object.alert) : undefined;
+    message.change = object.change ?? 0;
+    return message;
+  },
+};
+
+function createBaseAcknowledgeAlertRequest(): AcknowledgeAlertRequest {
+  return { alertId: 0, note: '' };
+}
+
+export const AcknowledgeAlertRequest: MessageFns<AcknowledgeAlertRequest> = {
+  encode(message: AcknowledgeAlertRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.alertId !== 0) {
+      writer.uint32(8).int64(message.alertId);
+    }
+    if (message.note !== '') {
+      writer.uint32(18).string(message.note);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AcknowledgeAlertRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAcknowledgeAlertRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.alertId = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.note = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AcknowledgeAlertRequest {
+    return {
+      alertId: isSet(object.alertId)
+        ? globalThis.Number(object.alertId)
+        : isSet(object.alert_id)
+          ? globalThis.Number(object.alert_id)
+          : 0,
+      note: isSet(object.note) ? globalThis.String(object.note) : '',
+    };
+  },
+
+  toJSON(message: AcknowledgeAlertRequest): unknown {
+    const obj: any = {};
+    if (message.alertId !== 0) {
+      obj.alertId = Math.round(message.alertId);
+    }
+    if (message.note !== '') {
+      obj.note = message.note;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AcknowledgeAlertRequest>): AcknowledgeAlertRequest {
+    return AcknowledgeAlertRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AcknowledgeAlertRequest>): AcknowledgeAlertRequest {
+    const message = createBaseAcknowledgeAlertRequest();
+    message.alertId = object.alertId ?? 0;
+    message.note = object.note ?? '';
+    return message;
+  },
+};
+
+function createBaseAcknowledgeAlertResponse(): AcknowledgeAlertResponse {
+  return { alert: undefined };
+}
+
+export const AcknowledgeAlertResponse: MessageFns<AcknowledgeAlertResponse> = {
+  encode(message: AcknowledgeAlertResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.alert !== undefined) {
+      Alert.encode(message.alert, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AcknowledgeAlertResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAcknowledgeAlertResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.alert = Alert.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AcknowledgeAlertResponse {
+    return { alert: isSet(object.alert) ? Alert.fromJSON(object.alert) : undefined };
+  },
+
+  toJSON(message: AcknowledgeAlertResponse): unknown {
+    const obj: any = {};
+    if (message.alert !== undefined) {
+      obj.alert = Alert.toJSON(message.alert);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AcknowledgeAlertResponse>): AcknowledgeAlertResponse {
+    return AcknowledgeAlertResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AcknowledgeAlertResponse>): AcknowledgeAlertResponse {
+    const message = createBaseAcknowledgeAlertResponse();
+    message.alert =
+      object.alert !== undefined && object.alert !== null ? Alert.fromPartial(object.alert) : undefined;
     return message;
   },
 };
@@ -1941,7 +3694,7 @@ export const EventServiceService = {
       Buffer.from(SearchEventsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SearchEventsResponse => SearchEventsResponse.decode(value),
   },
-  /** One event by id, with its evidence crop. */
+  /** One event by id; with its evidence bytes when asked (audited as an evidence fetch too). */
   getEvent: {
     path: '/sharpeyes.v1.EventService/GetEvent' as const,
     requestStream: false as const,
@@ -1952,7 +3705,11 @@ export const EventServiceService = {
       Buffer.from(GetEventResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetEventResponse => GetEventResponse.decode(value),
   },
-  /** New events as they are indexed, until the client cancels. */
+  /**
+   * New events as they are indexed, until the client cancels. Resumable: from a previous
+   * response's cursor, or from a time (replayed from the index, then live, with no gap and
+   * no duplicate at the switch).
+   */
   streamEvents: {
     path: '/sharpeyes.v1.EventService/StreamEvents' as const,
     requestStream: false as const,
@@ -1964,15 +3721,33 @@ export const EventServiceService = {
       Buffer.from(StreamEventsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): StreamEventsResponse => StreamEventsResponse.decode(value),
   },
+  /** The evidence JPEG (crop or context) of one event, with its sha256. */
+  getEvidence: {
+    path: '/sharpeyes.v1.EventService/GetEvidence' as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetEvidenceRequest): Buffer =>
+      Buffer.from(GetEvidenceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetEvidenceRequest => GetEvidenceRequest.decode(value),
+    responseSerialize: (value: GetEvidenceResponse): Buffer =>
+      Buffer.from(GetEvidenceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetEvidenceResponse => GetEvidenceResponse.decode(value),
+  },
 } as const;
 
 export interface EventServiceServer extends UntypedServiceImplementation {
   /** Events matching a filter, newest first, paged. */
   searchEvents: handleUnaryCall<SearchEventsRequest, SearchEventsResponse>;
-  /** One event by id, with its evidence crop. */
+  /** One event by id; with its evidence bytes when asked (audited as an evidence fetch too). */
   getEvent: handleUnaryCall<GetEventRequest, GetEventResponse>;
-  /** New events as they are indexed, until the client cancels. */
+  /**
+   * New events as they are indexed, until the client cancels. Resumable: from a previous
+   * response's cursor, or from a time (replayed from the index, then live, with no gap and
+   * no duplicate at the switch).
+   */
   streamEvents: handleServerStreamingCall<StreamEventsRequest, StreamEventsResponse>;
+  /** The evidence JPEG (crop or context) of one event, with its sha256. */
+  getEvidence: handleUnaryCall<GetEvidenceRequest, GetEvidenceResponse>;
 }
 
 export interface EventServiceClient extends Client {
@@ -1992,7 +3767,7 @@ export interface EventServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SearchEventsResponse) => void,
   ): ClientUnaryCall;
-  /** One event by id, with its evidence crop. */
+  /** One event by id; with its evidence bytes when asked (audited as an evidence fetch too). */
   getEvent(
     request: GetEventRequest,
     callback: (error: ServiceError | null, response: GetEventResponse) => void,
@@ -2008,7 +3783,11 @@ export interface EventServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetEventResponse) => void,
   ): ClientUnaryCall;
-  /** New events as they are indexed, until the client cancels. */
+  /**
+   * New events as they are indexed, until the client cancels. Resumable: from a previous
+   * response's cursor, or from a time (replayed from the index, then live, with no gap and
+   * no duplicate at the switch).
+   */
   streamEvents(
     request: StreamEventsRequest,
     options?: Partial<CallOptions>,
@@ -2018,6 +3797,22 @@ export interface EventServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<StreamEventsResponse>;
+  /** The evidence JPEG (crop or context) of one event, with its sha256. */
+  getEvidence(
+    request: GetEvidenceRequest,
+    callback: (error: ServiceError | null, response: GetEvidenceResponse) => void,
+  ): ClientUnaryCall;
+  getEvidence(
+    request: GetEvidenceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetEvidenceResponse) => void,
+  ): ClientUnaryCall;
+  getEvidence(
+    request: GetEvidenceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetEvidenceResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const EventServiceClient = makeGenericClientConstructor(
@@ -2087,6 +3882,7 @@ export const SnapshotServiceClient = makeGenericClientConstructor(
 /** The camera registry, within the caller's area scope. */
 export type CameraServiceService = typeof CameraServiceService;
 export const CameraServiceService = {
+  /** Registered cameras, by camera id, paged. */
   listCameras: {
     path: '/sharpeyes.v1.CameraService/ListCameras' as const,
     requestStream: false as const,
@@ -2098,6 +3894,7 @@ export const CameraServiceService = {
       Buffer.from(ListCamerasResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListCamerasResponse => ListCamerasResponse.decode(value),
   },
+  /** One camera with its latest status. */
   getCamera: {
     path: '/sharpeyes.v1.CameraService/GetCamera' as const,
     requestStream: false as const,
@@ -2109,14 +3906,32 @@ export const CameraServiceService = {
       Buffer.from(GetCameraResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetCameraResponse => GetCameraResponse.decode(value),
   },
+  /** Camera status reports as the edges send them, until the client cancels. */
+  watchCameraStatus: {
+    path: '/sharpeyes.v1.CameraService/WatchCameraStatus' as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchCameraStatusRequest): Buffer =>
+      Buffer.from(WatchCameraStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchCameraStatusRequest => WatchCameraStatusRequest.decode(value),
+    responseSerialize: (value: WatchCameraStatusResponse): Buffer =>
+      Buffer.from(WatchCameraStatusResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WatchCameraStatusResponse =>
+      WatchCameraStatusResponse.decode(value),
+  },
 } as const;
 
 export interface CameraServiceServer extends UntypedServiceImplementation {
+  /** Registered cameras, by camera id, paged. */
   listCameras: handleUnaryCall<ListCamerasRequest, ListCamerasResponse>;
+  /** One camera with its latest status. */
   getCamera: handleUnaryCall<GetCameraRequest, GetCameraResponse>;
+  /** Camera status reports as the edges send them, until the client cancels. */
+  watchCameraStatus: handleServerStreamingCall<WatchCameraStatusRequest, WatchCameraStatusResponse>;
 }
 
 export interface CameraServiceClient extends Client {
+  /** Registered cameras, by camera id, paged. */
   listCameras(
     request: ListCamerasRequest,
     callback: (error: ServiceError | null, response: ListCamerasResponse) => void,
@@ -2132,6 +3947,7 @@ export interface CameraServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListCamerasResponse) => void,
   ): ClientUnaryCall;
+  /** One camera with its latest status. */
   getCamera(
     request: GetCameraRequest,
     callback: (error: ServiceError | null, response: GetCameraResponse) => void,
@@ -2147,6 +3963,16 @@ export interface CameraServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetCameraResponse) => void,
   ): ClientUnaryCall;
+  /** Camera status reports as the edges send them, until the client cancels. */
+  watchCameraStatus(
+    request: WatchCameraStatusRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchCameraStatusResponse>;
+  watchCameraStatus(
+    request: WatchCameraStatusRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchCameraStatusResponse>;
 }
 
 export const CameraServiceClient = makeGenericClientConstructor(
@@ -2159,6 +3985,114 @@ export const CameraServiceClient = makeGenericClientConstructor(
     options?: Partial<ClientOptions>,
   ): CameraServiceClient;
   service: typeof CameraServiceService;
+  serviceName: string;
+};
+
+/** Plate alerts raised by case-bound alert entries, within the caller's area scope. */
+export type AlertServiceService = typeof AlertServiceService;
+export const AlertServiceService = {
+  /** Alerts, newest first, paged. */
+  listAlerts: {
+    path: '/sharpeyes.v1.AlertService/ListAlerts' as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListAlertsRequest): Buffer =>
+      Buffer.from(ListAlertsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListAlertsRequest => ListAlertsRequest.decode(value),
+    responseSerialize: (value: ListAlertsResponse): Buffer =>
+      Buffer.from(ListAlertsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListAlertsResponse => ListAlertsResponse.decode(value),
+  },
+  /** Alerts as they are raised, escalated and acknowledged, until the client cancels. */
+  streamAlerts: {
+    path: '/sharpeyes.v1.AlertService/StreamAlerts' as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: StreamAlertsRequest): Buffer =>
+      Buffer.from(StreamAlertsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StreamAlertsRequest => StreamAlertsRequest.decode(value),
+    responseSerialize: (value: StreamAlertsResponse): Buffer =>
+      Buffer.from(StreamAlertsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StreamAlertsResponse => StreamAlertsResponse.decode(value),
+  },
+  /** Acknowledge an alert (stops its escalation). */
+  acknowledgeAlert: {
+    path: '/sharpeyes.v1.AlertService/AcknowledgeAlert' as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AcknowledgeAlertRequest): Buffer =>
+      Buffer.from(AcknowledgeAlertRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AcknowledgeAlertRequest => AcknowledgeAlertRequest.decode(value),
+    responseSerialize: (value: AcknowledgeAlertResponse): Buffer =>
+      Buffer.from(AcknowledgeAlertResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AcknowledgeAlertResponse => AcknowledgeAlertResponse.decode(value),
+  },
+} as const;
+
+export interface AlertServiceServer extends UntypedServiceImplementation {
+  /** Alerts, newest first, paged. */
+  listAlerts: handleUnaryCall<ListAlertsRequest, ListAlertsResponse>;
+  /** Alerts as they are raised, escalated and acknowledged, until the client cancels. */
+  streamAlerts: handleServerStreamingCall<StreamAlertsRequest, StreamAlertsResponse>;
+  /** Acknowledge an alert (stops its escalation). */
+  acknowledgeAlert: handleUnaryCall<AcknowledgeAlertRequest, AcknowledgeAlertResponse>;
+}
+
+export interface AlertServiceClient extends Client {
+  /** Alerts, newest first, paged. */
+  listAlerts(
+    request: ListAlertsRequest,
+    callback: (error: ServiceError | null, response: ListAlertsResponse) => void,
+  ): ClientUnaryCall;
+  listAlerts(
+    request: ListAlertsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListAlertsResponse) => void,
+  ): ClientUnaryCall;
+  listAlerts(
+    request: ListAlertsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListAlertsResponse) => void,
+  ): ClientUnaryCall;
+  /** Alerts as they are raised, escalated and acknowledged, until the client cancels. */
+  streamAlerts(
+    request: StreamAlertsRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<StreamAlertsResponse>;
+  streamAlerts(
+    request: StreamAlertsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<StreamAlertsResponse>;
+  /** Acknowledge an alert (stops its escalation). */
+  acknowledgeAlert(
+    request: AcknowledgeAlertRequest,
+    callback: (error: ServiceError | null, response: AcknowledgeAlertResponse) => void,
+  ): ClientUnaryCall;
+  acknowledgeAlert(
+    request: AcknowledgeAlertRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AcknowledgeAlertResponse) => void,
+  ): ClientUnaryCall;
+  acknowledgeAlert(
+    request: AcknowledgeAlertRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AcknowledgeAlertResponse) => void,
+  ): ClientUnaryCall;
+}
+
+export const AlertServiceClient = makeGenericClientConstructor(
+  AlertServiceService,
+  'sharpeyes.v1.AlertService',
+) as unknown as {
+  new (
+    address: string,
+    credentials: ChannelCredentials,
+    options?: Partial<ClientOptions>,
+  ): AlertServiceClient;
+  service: typeof AlertServiceService;
   serviceName: string;
 };
 

@@ -1,0 +1,55 @@
+/**
+ * Authorisation by topic, from the principal alone (pure functions, table-tested). The same
+ * rules are written as Mosquitto ACL lines by mosquitto-files.ts.
+ *
+ * - A site publishes only its own topics of the known kinds (events, agent, camera status,
+ *   discovered) under `topic.sitePrefix(site)`, never its own config (which the gateway writes),
+ *   and subscribes only to its own config topic, exactly (no wildcards).
+ * - The gateway has full access to the sharpeyes topics.
+ * - Nobody publishes to `$SYS/…`; a site never receives anything but its own config.
+ *
+ * Client ids: a site's must be `edge-<site id>` (what the edge agent uses), or that followed by
+ * `:` and anything (a second tool of the site); the gateway's start with `@`, which no site id
+ * contains. These sets are disjoint between sites (`:` and `@` are not in site ids), so no client
+ * can take over another's persistent session (and with it the session's subscriptions).
+ */
+import { parseTopic, topic, TOPIC_ROOT } from '../../../proto/topics.ts';
+import type { Principal } from './types.ts';
+
+const ROOT_PREFIX = `${TOPIC_ROOT}/`;
+
+/** Whether `p` may publish to the topic name `name`. */
+export function mayPublish(p: Principal, name: string): boolean {
+  if (p.kind === 'gateway') return name.startsWith(ROOT_PREFIX) && !/[+#]/.test(name);
+  const parsed = parseTopic(name);
+  return parsed !== undefined && parsed.site === p.siteId && parsed.kind !== 'config';
+}
+
+/** Whether `p` may subscribe to the topic filter `filter`. */
+export function maySubscribe(p: Principal, filter: string): boolean {
+  if (p.kind === 'gateway') return filter.startsWith(ROOT_PREFIX);
+  return filter === topic.config(p.siteId);
+}
+
+/** Whether a message on `name` may be delivered to `p` (defence in depth behind maySubscribe). */
+export function mayReceive(p: Principal, name: string): boolean {
+  if (p.kind === 'gateway') return true;
+  return name === topic.config(p.siteId);
+}
+
+/** Whether `p` may connect with MQTT client id `clientId`. */
+export function mayUseClientId(p: Principal, clientId: string): boolean {
+  if (p.kind === 'gateway') return clientId.startsWith('@') && clientId.length > 1;
+  const own = `edge-${p.siteId}`;
+  return clientId === own || clientId.startsWith(`${own}:`);
+}
+
+/**
+ * A will (last-will topic) published by the broker after its client is gone (`client` null in
+ * Aedes, e.g. the will of a client connected when the broker last died). The will was checked
+ * against its client's principal at CONNECT, so any sharpeyes topic but a config is allowed.
+ */
+export function mayPublishOrphanWill(name: string): boolean {
+  const parsed = parseTopic(name);
+  return parsed !== undefined && parsed.kind !== 'config';
+}

@@ -1,0 +1,298 @@
+/**
+ * The index schema (decision 10 in docs/decisions.md): how an event becomes InfluxDB points and
+ * how a result row becomes an event again. Pure functions.
+ *
+ * Per kind, one retention policy (`face`, `plate` by default) holds:
+ * - `events`: one point per event. Tags `site`, `camera`, `kind` (bounded: one series per camera
+ *   and kind). Fields: `event_id`, `confidence`, `direction`, `dir_in`/`dir_out` (0/1, so one
+ *   aggregation counts passes per direction), for plates `plate` (normalised text), and `detail`:
+ *   the rest of the event (revision, times, box, colour, evidence hashes, …), see
+ *   {@link encodeDetail}. Few, compact fields on purpose: influxd's write cost is ~8 µs per point
+ *   plus ~0.027 µs per byte here.
+ * - `plate_lookup` (plate policy only): the same event again, tagged only by `bucket` (FNV-1a of the
+ *   normalised plate mod 4096) with `site` and `camera` as fields, so an exact plate over any range
+ *   reads one bucket's series (~1/4096 of the plates) instead of every camera's, and returns whole
+ *   events without a second lookup.
+ *
+ * Point time = pass time (first_seen_ms, else time_ms) in ns + a sub-millisecond part from the
+ * event id (the low 19 bits of a ULID's random part, else FNV-1a mod 10^6). A replay or a new
+ * revision of an event is the same measurement, tag set and time, so it overwrites the point
+ * (influxd keeps one point per series and time, the later write's fields winning) — no
+ * duplicates. Two events of one camera first seen in the same millisecond come from the same
+ * agent's monotonic ULID factory, whose ids in one ms differ in their lowest bits, so they never
+ * share a time.
+ */
+import { Direction, Event, EventKind } from '../../../proto/gen/sharpeyes/v1/event.ts';
+import { isValidId } from '../../../proto/topics.ts';
+import { lineProtocol, type InfluxValue } from './influx-client.ts';
+import { fnv1a32, normalisePlate, plateBucket } from './plate.ts';
+import { MAX_TIME_MS, NS_PER_MS, isUlid, ulidLowBits } from './time.ts';
+
+/** Measurement of every event (both retention policies). */
+export const EVENTS_MEASUREMENT = 'events';
+/** Measurement of plate events tagged by plate bucket (plate retention policy). */
+export const PLATE_LOOKUP_MEASUREMENT = 'plate_lookup';
+
+/** The kinds the index stores, as tag values and default retention-policy names. */
+export type IndexedKind = 'face' | 'plate';
+export const INDEXED_KINDS: readonly IndexedKind[] = ['face', 'plate'];
+
+/** How many low bits of a ULID's random part go into the point time. 2^19 < 10^6 ns. */
+const ULID_SUB_MS_BITS = 19;
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+const DIRECTION_NAMES: Readonly<Record<number, string>> = {
+  [Direction.DIRECTION_UNSPECIFIED]: 'unspecified',
+  [Direction.DIRECTION_IN]: 'in',
+  [Direction.DIRECTION_OUT]: 'out',
+  [Direction.DIRECTION_UNKNOWN]: 'unknown',
+};
+
+/** The `direction` field value of a Direction. */
+export function directionName(d: Direction): string | undefined {
+  return DIRECTION_NAMES[d];
+}
+
+/** The index kind of an EventKind, or undefined for UNSPECIFIED/unknown values. */
+export function indexedKind(kind: EventKind): IndexedKind | undefined {
+  if (kind === EventKind.EVENT_KIND_FACE) return 'face';
+  if (kind === EventKind.EVENT_KIND_PLATE) return 'plate';
+  return undefined;
+}
+
+/** The EventKind of an index kind. */
+export function eventKindOf(kind: IndexedKind): EventKind {
+  return kind === 'face' ? EventKind.EVENT_KIND_FACE : EventKind.EVENT_KIND_PLATE;
+}
+
+/** The sub-millisecond part (0 … 999 999 ns) of an event's point time. */
+export function subMsNs(eventId: string): number {
+  return isUlid(eventId) ? (ulidLowBits(eventId, ULID_SUB_MS_BITS) ?? 0) : fnv1a32(eventId) % 1_000_000;
+}
+
+/** The pass time of an event, ms: first_seen_ms, or time_ms when first_seen_ms is unset (0). */
+export function passTimeMs(event: Pick<Event, 'firstSeenMs' | 'timeMs'>): number {
+  return event.firstSeenMs > 0 ? event.firstSeenMs : event.timeMs;
+}
+
+/** The point time of an event: its pass time in ns plus the id's sub-millisecond part. */
+export function pointTimeNs(event: Pick<Event, 'eventId' | 'firstSeenMs' | 'timeMs'>): bigint {
+  return BigInt(passTimeMs(event)) * NS_PER_MS + BigInt(subMsNs(event.eventId));
+}
+
+/** Longest plate text the index stores, in code points (ingest allows 32). */
+const MAX_STORED_PLATE = 64;
+
+/**
+ * Why `event` cannot be indexed, or undefined. Ingest should call this while validating, before
+ * acknowledging anything: {@link EventIndex.write} refuses a batch holding such an event. It is
+ * deliberately lenient beyond what the index needs to stay correct: unknown enum values (a newer
+ * edge) are stored as they come, and plate text that is not a searchable plate (after
+ * normalisation) is kept in the event detail, just never found by a plate search.
+ */
+export function indexProblem(event: Event): string | undefined {
+  if (!isValidId(event.eventId)) return 'event_id is not 1-64 characters of [A-Za-z0-9._-]';
+  if (!isValidId(event.siteId)) return 'site_id is not 1-64 characters of [A-Za-z0-9._-]';
+  if (!isValidId(event.cameraId)) return 'camera_id is not 1-64 characters of [A-Za-z0-9._-]';
+  const kind = indexedKind(event.kind);
+  if (kind === undefined) return 'kind must be FACE or PLATE';
+  for (const [name, ms] of [
+    ['first_seen_ms', event.firstSeenMs],
+    ['time_ms', event.timeMs],
+  ] as const) {
+    if (!Number.isSafeInteger(ms) || ms < 0 || ms > MAX_TIME_MS)
+      return `${name} ${ms} is outside 0..${MAX_TIME_MS}`;
+  }
+  if (passTimeMs(event) === 0) return 'first_seen_ms and time_ms are both unset';
+  if (!Number.isFinite(event.confidence) || event.confidence < 0 || event.confidence > 1) {
+    return 'confidence must be within 0..1';
+  }
+  if (!Number.isSafeInteger(event.revision) || event.revision < 0)
+    return 'revision must be a non-negative integer';
+  const ev = event.evidence;
+  if (ev !== undefined) {
+    if (ev.sha256 !== '' && !SHA256_HEX.test(ev.sha256))
+      return 'evidence.sha256 is not 64 lower-case hex digits';
+    if (ev.contextSha256 !== '' && !SHA256_HEX.test(ev.contextSha256)) {
+      return 'evidence.context_sha256 is not 64 lower-case hex digits';
+    }
+  }
+  if (kind === 'plate') {
+    if (event.detail?.$case !== 'plate') return 'a plate event needs plate detail';
+    const text = event.detail.value.text;
+    if (Array.from(text).length > MAX_STORED_PLATE)
+      return `plate text is longer than ${MAX_STORED_PLATE} characters`;
+    if (/\p{Cc}/u.test(text)) return 'plate text contains control characters';
+  } else if (event.detail?.$case === 'plate') {
+    return 'a face event cannot carry plate detail';
+  }
+  return undefined;
+}
+
+/** The points of one event, and the retention policy (kind) they go to. */
+export interface EventPoints {
+  kind: IndexedKind;
+  lines: string[];
+}
+
+/** Version byte of the `detail` container. */
+const DETAIL_V1 = 1;
+const HAS_SHA = 1;
+const HAS_CONTEXT_SHA = 2;
+
+/**
+ * The `detail` field, base64 of: a version byte (1), a flags byte (1 = crop sha256 follows,
+ * 2 = context sha256 follows), those sha256s as 32 raw bytes each, then the event's protobuf
+ * without evidence bytes, without the evidence hashes (half the size raw than as hex inside
+ * the protobuf) and without what the point carries elsewhere (ids, kind, confidence, direction,
+ * and the plate text when it is already normalised). Unknown direction values (a newer edge) stay
+ * in the protobuf.
+ */
+export function encodeDetail(event: Event): string {
+  const ev = event.evidence;
+  const rest: Event = {
+    ...event,
+    eventId: '',
+    siteId: '',
+    cameraId: '',
+    kind: EventKind.EVENT_KIND_UNSPECIFIED,
+    confidence: 0,
+    direction:
+      directionName(event.direction) === undefined ? event.direction : Direction.DIRECTION_UNSPECIFIED,
+    // The `plate` field holds the normalised text; the original stays here only if it differs.
+    detail:
+      event.detail?.$case === 'plate' && normalisePlate(event.detail.value.text) === event.detail.value.text
+        ? { $case: 'plate', value: { ...event.detail.value, text: '' } }
+        : event.detail,
+    evidence:
+      ev === undefined
+        ? undefined
+        : { ...ev, jpeg: Buffer.alloc(0), contextJpeg: Buffer.alloc(0), sha256: '', contextSha256: '' },
+  };
+  const sha = ev?.sha256 ?? '';
+  const ctx = ev?.contextSha256 ?? '';
+  const head = Buffer.from([DETAIL_V1, (sha === '' ? 0 : HAS_SHA) | (ctx === '' ? 0 : HAS_CONTEXT_SHA)]);
+  const parts = [head];
+  if (sha !== '') parts.push(Buffer.from(sha, 'hex'));
+  if (ctx !== '') parts.push(Buffer.from(ctx, 'hex'));
+  parts.push(Buffer.from(Event.encode(rest).finish()));
+  return Buffer.concat(parts).toString('base64');
+}
+
+/** The event a `detail` field holds (ids, kind, times and the other point fields still unset). */
+export function decodeDetail(detail: string): Event {
+  const bytes = Buffer.from(detail, 'base64');
+  if (bytes.length < 2 || bytes[0] !== DETAIL_V1) throw new RangeError('detail is not a version 1 container');
+  const flags = bytes[1] ?? 0;
+  let at = 2;
+  const take = (): string => {
+    if (bytes.length < at + 32) throw new RangeError('detail is truncated');
+    at += 32;
+    return bytes.subarray(at - 32, at).toString('hex');
+  };
+  const sha = (flags & HAS_SHA) !== 0 ? take() : '';
+  const ctx = (flags & HAS_CONTEXT_SHA) !== 0 ? take() : '';
+  const event = Event.decode(bytes.subarray(at));
+  if (event.evidence !== undefined) {
+    event.evidence.sha256 = sha;
+    event.evidence.contextSha256 = ctx;
+  }
+  return event;
+}
+
+/**
+ * Line protocol for one event (already checked with {@link indexProblem}): its `events` point,
+ * and for a plate its `plate_lookup` point too, both at {@link pointTimeNs}.
+ */
+export function eventPoints(event: Event): EventPoints {
+  const kind = indexedKind(event.kind);
+  if (kind === undefined) throw new RangeError('event kind is not indexable');
+  const time = pointTimeNs(event);
+  const strings: Record<string, string> = {
+    event_id: event.eventId,
+    direction: directionName(event.direction) ?? 'unspecified',
+    detail: encodeDetail(event),
+  };
+  const floats = { confidence: event.confidence };
+  const lines = [];
+  if (event.detail?.$case === 'plate') {
+    const plate = normalisePlate(event.detail.value.text);
+    strings.plate = plate;
+    lines.push(
+      lineProtocol(
+        PLATE_LOOKUP_MEASUREMENT,
+        { bucket: plateBucket(plate) },
+        { strings: { ...strings, site: event.siteId, camera: event.cameraId }, floats },
+        time,
+      ),
+    );
+  }
+  lines.unshift(
+    lineProtocol(
+      EVENTS_MEASUREMENT,
+      { site: event.siteId, camera: event.cameraId, kind },
+      {
+        strings,
+        ints: {
+          dir_in: event.direction === Direction.DIRECTION_IN ? 1 : 0,
+          dir_out: event.direction === Direction.DIRECTION_OUT ? 1 : 0,
+        },
+        floats,
+      },
+      time,
+    ),
+  );
+  return { kind, lines };
+}
+
+/** Columns a search selects; `site`, `camera` (tags of `events`, fields of `plate_lookup`) and `kind` included. */
+export const RESULT_COLUMNS = [
+  'event_id',
+  'confidence',
+  'direction',
+  'plate',
+  'detail',
+  'site',
+  'camera',
+] as const;
+
+const DIRECTION_BY_NAME: ReadonlyMap<string, Direction> = new Map([
+  ['unspecified', Direction.DIRECTION_UNSPECIFIED],
+  ['in', Direction.DIRECTION_IN],
+  ['out', Direction.DIRECTION_OUT],
+  ['unknown', Direction.DIRECTION_UNKNOWN],
+]);
+
+function str(row: Readonly<Record<string, InfluxValue>>, col: string): string {
+  const v = row[col];
+  return typeof v === 'string' ? v : '';
+}
+
+function num(row: Readonly<Record<string, InfluxValue>>, col: string): number {
+  const v = row[col];
+  return typeof v === 'number' ? v : 0;
+}
+
+/**
+ * The event a result row holds (columns of {@link RESULT_COLUMNS}), from kind `kind`. Throws
+ * RangeError when the row is not one the index wrote.
+ */
+export function rowToEvent(row: Readonly<Record<string, InfluxValue>>, kind: IndexedKind): Event {
+  const detail = str(row, 'detail');
+  const eventId = str(row, 'event_id');
+  if (detail === '' || eventId === '') throw new RangeError('row without event_id or detail');
+  const event = decodeDetail(detail);
+  event.eventId = eventId;
+  event.siteId = str(row, 'site');
+  event.cameraId = str(row, 'camera');
+  event.kind = eventKindOf(kind);
+  event.confidence = num(row, 'confidence');
+  // A known direction lives in the field; an unknown value (a newer edge) stayed in the detail.
+  const direction = DIRECTION_BY_NAME.get(str(row, 'direction'));
+  if (event.direction === Direction.DIRECTION_UNSPECIFIED && direction !== undefined)
+    event.direction = direction;
+  if (event.detail?.$case === 'plate' && event.detail.value.text === '')
+    event.detail.value.text = str(row, 'plate');
+  return event;
+}

@@ -1,0 +1,175 @@
+/**
+ * `gateway --config FILE`: parse arguments, load config, start the app, stop it on signals
+ * (SIGTERM, SIGINT; SIGHUP re-reads the sites file). Exit codes: 0 clean stop, 1 runtime
+ * failure, 2 bad arguments or configuration.
+ *
+ * Tools: `gateway hash-password` (a site password on stdin → the two hashes for the sites file),
+ * `gateway mosquitto-files --config FILE --password-file P --acl-file A` (an external
+ * Mosquitto's files from the sites file).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startGatewayApp, VERSION } from './app.ts';
+import { MOSQUITTO_SECURITY_CONFIG, writeMosquittoFiles } from './broker/mosquitto-files.ts';
+import { hashSitePassword } from './broker/passwords.ts';
+import { readSitesFile } from './broker/sites-file.ts';
+import { loadConfigFile, resolveSecret } from './config/load.ts';
+import { isGatewayError } from './errors.ts';
+import { createLogger } from './log.ts';
+
+const HELP = `sharpeyes gateway ${VERSION}
+
+usage: gateway --config FILE
+       gateway hash-password            (password on stdin)
+       gateway mosquitto-files --config FILE --password-file PATH --acl-file PATH
+       gateway --help | --version
+
+Ingests events from the sites' edge agents over MQTT (embedded broker by default), indexes them
+in InfluxDB and stores their evidence; /healthz and /metrics on http://127.0.0.1:9480.
+
+  -c, --config FILE   JSON configuration (schema: gateway/src/config/schema.ts)
+  -h, --help          this text
+  -v, --version       the version
+
+Signals: SIGTERM/SIGINT stop; SIGHUP re-reads the sites file.
+Environment: LOG_LEVEL overrides log_level in the file.
+`;
+
+async function hashPassword(): Promise<number> {
+  const input = readFileSync(0, 'utf8').replace(/\r?\n$/, '');
+  if (input === '') {
+    process.stderr.write('gateway hash-password: give the password on stdin\n');
+    return 2;
+  }
+  const h = await hashSitePassword(input);
+  process.stdout.write(
+    `${JSON.stringify({ password_hash: h.passwordHash, mosquitto_password_hash: h.mosquittoPasswordHash })}\n`,
+  );
+  return 0;
+}
+
+async function mosquittoFiles(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string', short: 'c' },
+      'password-file': { type: 'string' },
+      'acl-file': { type: 'string' },
+    },
+  });
+  const passwordFile = values['password-file'];
+  const aclFile = values['acl-file'];
+  if (values.config === undefined || passwordFile === undefined || aclFile === undefined) {
+    process.stderr.write('gateway mosquitto-files: --config, --password-file and --acl-file are required\n');
+    return 2;
+  }
+  const config = loadConfigFile(values.config);
+  if (config.broker.password === undefined) {
+    process.stderr.write(
+      'gateway mosquitto-files: broker.password must be set (the gateway’s Mosquitto password)\n',
+    );
+    return 2;
+  }
+  const sites = readSitesFile(config.broker.sites_file ?? join(config.data_dir, 'sites.json'));
+  await writeMosquittoFiles(
+    { passwordFile, aclFile },
+    {
+      sites,
+      gatewayUsers: [
+        {
+          username: config.broker.username,
+          password: resolveSecret(config.broker.password, '/broker/password'),
+        },
+      ],
+    },
+  );
+  process.stdout.write(
+    `wrote ${passwordFile} and ${aclFile} (${sites.filter((s) => s.enabled).length} sites); mosquitto.conf also needs:\n  ${MOSQUITTO_SECURITY_CONFIG.join('\n  ')}\n`,
+  );
+  return 0;
+}
+
+async function main(): Promise<number> {
+  const sub = process.argv[2];
+  try {
+    if (sub === 'hash-password') return await hashPassword();
+    if (sub === 'mosquitto-files') return await mosquittoFiles(process.argv.slice(3));
+  } catch (err) {
+    process.stderr.write(`gateway ${sub}: ${(err as Error).message}\n`);
+    return isGatewayError(err, 'GATEWAY_ERR_CONFIG', 'GATEWAY_ERR_CONFIG_READ', 'GATEWAY_ERR_SITES_FILE')
+      ? 2
+      : 1;
+  }
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', short: 'v', default: false },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`gateway: ${(err as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  if (values.config === undefined) {
+    process.stderr.write(`gateway: --config FILE is required\n\n${HELP}`);
+    return 2;
+  }
+
+  let config;
+  try {
+    config = loadConfigFile(values.config);
+  } catch (err) {
+    if (isGatewayError(err, 'GATEWAY_ERR_CONFIG', 'GATEWAY_ERR_CONFIG_READ')) {
+      process.stderr.write(`gateway: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const logger = createLogger(process.env.LOG_LEVEL ?? config.log_level);
+
+  let app;
+  try {
+    app = await startGatewayApp({ config, logger });
+  } catch (err) {
+    logger.fatal({ err }, 'gateway failed to start');
+    return isGatewayError(err, 'GATEWAY_ERR_CONFIG', 'GATEWAY_ERR_SITES_FILE') ? 2 : 1;
+  }
+  const running = app;
+  process.on('SIGHUP', () => {
+    try {
+      running.reloadSites();
+    } catch (err) {
+      logger.error({ err }, 'sites file not reloaded; the sites in force stay');
+    }
+  });
+  return new Promise<number>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      logger.info({ signal }, 'signal received');
+      running.stop().then(
+        () => {
+          resolve(0);
+        },
+        (err: unknown) => {
+          logger.error({ err }, 'stop failed');
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+}
+
+process.exitCode = await main();
