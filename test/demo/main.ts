@@ -1,11 +1,11 @@
 /**
  * `npm run demo`: the whole system on this machine, on loopback.
  *
- * Today that is the test bench's simulated site — three ONVIF cameras streaming scenes with
- * plates and faces over RTSP — the edge agent (a child process, as on a site NVR) discovering
- * and capturing them, and the services the gateway will run (InfluxDB as a child process, an
- * embedded MQTT broker). The gateway joins as it is built (issues 5–7). Runs until Ctrl-C;
- * `--duration-s N` stops it after N seconds.
+ * The gateway (its own InfluxDB child process, embedded MQTT broker, ingest into the index and
+ * the evidence store), the test bench's simulated site — three ONVIF cameras streaming scenes
+ * with plates and faces over RTSP — and the edge agent (a child process, as on a site NVR)
+ * discovering, capturing and analysing them and sending events through its spool over MQTT to
+ * the gateway. Runs until Ctrl-C; `--duration-s N` stops it after N seconds.
  *
  *   tsx test/demo/main.ts [--duration-s N] [--ready-json]
  */
@@ -14,7 +14,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { makeTempDir, spawnManaged } from '../bench/lifetime.ts';
-import { startAedes, startInfluxd } from '../bench/services/index.ts';
+import { randomBytes } from 'node:crypto';
+import { startGatewayApp } from '../../gateway/src/app.ts';
+import { hashSitePassword } from '../../gateway/src/broker/passwords.ts';
+import { parseConfig } from '../../gateway/src/config/load.ts';
 import { freePort, waitFor } from '../bench/wait.ts';
 import type { SceneProgress } from '../scene/generate.ts';
 import { startSimulatedSite } from '../sim/site.ts';
@@ -30,6 +33,8 @@ export interface DemoReady {
   ready: true;
   influxdb_url: string;
   mqtt_url: string;
+  /** The gateway's /healthz and /metrics. */
+  gateway_http_url: string;
   /** The edge agent's /metrics and /healthz. */
   edge_health_url: string;
   credentials: { username: string; password: string };
@@ -110,34 +115,54 @@ async function main(): Promise<void> {
   }
 
   try {
-    log.info('starting InfluxDB (child process, loopback)');
-    const influx = await startInfluxd();
-    stops.push(() => influx.stop());
-    await influx.createDatabase('sharpeyes');
-
-    log.info('starting MQTT broker (embedded Aedes, loopback)');
-    const broker = await startAedes();
-    stops.push(() => broker.stop());
+    const work = makeTempDir('demo');
+    stops.push(() => {
+      work.remove();
+      return Promise.resolve();
+    });
+    const siteId = 'demo-village';
+    const sitePassword = randomBytes(12).toString('base64url');
+    const sitesFile = join(work.path, 'sites.json');
+    const hashes = await hashSitePassword(sitePassword);
+    writeFileSync(
+      sitesFile,
+      JSON.stringify({
+        sites: [
+          {
+            site_id: siteId,
+            password_hash: hashes.passwordHash,
+            mosquitto_password_hash: hashes.mosquittoPasswordHash,
+          },
+        ],
+      }),
+    );
+    log.info('starting the gateway: InfluxDB (child process), embedded MQTT broker, ingest (loopback)');
+    const gateway = await startGatewayApp({
+      config: parseConfig({
+        data_dir: join(work.path, 'gateway'),
+        http: { port: 0 },
+        broker: { port: 0, sites_file: sitesFile },
+        influx: { mode: 'child' },
+      }),
+      logger: log.child({ program: 'gateway' }),
+    });
+    stops.push(() => gateway.stop());
 
     log.info('starting simulated site: scenes, RTSP server, ONVIF cameras');
     const site = await startSimulatedSite({ onProgress: progressPrinter(log), logger: log });
     stops.push(() => site.stop());
 
     log.info('starting the edge agent (child process) on the simulated site');
-    const work = makeTempDir('demo');
-    stops.push(() => {
-      work.remove();
-      return Promise.resolve();
-    });
     const edgePort = await freePort();
     const edgeConfig = join(work.path, 'edge-agent.json');
     writeFileSync(
       edgeConfig,
       JSON.stringify(
         {
-          site_id: 'demo-village',
+          site_id: siteId,
           http: { port: edgePort },
-          data_dir: work.path,
+          data_dir: join(work.path, 'edge'),
+          mqtt: { url: gateway.brokerUrl, password_env: 'DEMO_SITE_PASSWORD' },
           capture_discovered: true,
           default_credentials: {
             username: site.credentials.username,
@@ -155,7 +180,11 @@ async function main(): Promise<void> {
     );
     const edge = spawnManaged(EDGE_BIN, ['--config', edgeConfig], {
       name: 'edge-agent',
-      env: { ...process.env, DEMO_CAMERA_PASSWORD: site.credentials.password },
+      env: {
+        ...process.env,
+        DEMO_CAMERA_PASSWORD: site.credentials.password,
+        DEMO_SITE_PASSWORD: sitePassword,
+      },
       logFile: join(work.path, 'edge-agent.log'),
     });
     stops.push(async () => {
@@ -182,8 +211,9 @@ async function main(): Promise<void> {
 
     const ready: DemoReady = {
       ready: true,
-      influxdb_url: influx.url,
-      mqtt_url: broker.url,
+      influxdb_url: gateway.influxUrl,
+      mqtt_url: gateway.brokerUrl,
+      gateway_http_url: gateway.httpUrl,
       edge_health_url: edgeHealthUrl,
       credentials: site.credentials,
       cameras: site.cameras.map((c) => ({
@@ -202,8 +232,9 @@ async function main(): Promise<void> {
       const lines = [
         '',
         'sharpeyes demo is running (Ctrl-C to stop)',
-        `  InfluxDB    ${influx.url}  (database "sharpeyes")`,
-        `  MQTT        ${broker.url}`,
+        `  gateway     ${gateway.httpUrl}/healthz  ${gateway.httpUrl}/metrics`,
+        `  InfluxDB    ${gateway.influxUrl}  (child process of the gateway; database "sharpeyes")`,
+        `  MQTT        ${gateway.brokerUrl}  (embedded broker; site "${siteId}", events arrive as the cameras see plates and faces)`,
         `  edge agent  ${edgeHealthUrl}/healthz  ${edgeHealthUrl}/metrics  (capturing every camera at 2 fps)`,
         `  cameras     ONVIF user "${username}", password "${password}" (also for RTSP)`,
         ...site.cameras.map(
@@ -214,7 +245,6 @@ async function main(): Promise<void> {
         ),
         '',
         `  watch one:  ffplay -rtsp_transport tcp rtsp://${username}:${password}@${new URL(site.cameras[0]?.rtspUrl ?? 'rtsp://x').host}/cam1/sub`,
-        '  not yet:    detection, event transport and the gateway (web UI, APIs) arrive with issues 4-7',
         '',
       ];
       console.log(lines.join('\n'));
