@@ -96,8 +96,8 @@ describe('npm run demo', () => {
       intervalMs: 2000,
     });
     expect(n).toBeGreaterThan(0);
-    const health = (await (await fetch(`${endpoints().gateway_http_url}/healthz`)).json()) as unknown;
-    expect(JSON.stringify(health)).toContain('ok');
+    const health = await (await fetch(`${endpoints().gateway_http_url}/healthz`)).text();
+    expect(health).toContain('ok');
   }, 300_000);
 
   it('has three ONVIF cameras that answer discovery and lead to live video', async () => {
