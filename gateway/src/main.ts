@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startGatewayApp, VERSION } from './app.ts';
 import { MOSQUITTO_SECURITY_CONFIG, writeMosquittoFiles } from './broker/mosquitto-files.ts';
+import { runAudit } from './cli/audit.ts';
 import { hashSitePassword } from './broker/passwords.ts';
 import { readSitesFile } from './broker/sites-file.ts';
 import { loadConfigFile, resolveSecret } from './config/load.ts';
@@ -23,6 +24,7 @@ const HELP = `sharpeyes gateway ${VERSION}
 usage: gateway --config FILE
        gateway hash-password            (password on stdin)
        gateway mosquitto-files --config FILE --password-file PATH --acl-file PATH
+       gateway audit verify --db FILE   (check the audit hash chain; exit 1 on tampering)
        gateway --help | --version
 
 Ingests events from the sites' edge agents over MQTT (embedded broker by default), indexes them
@@ -95,6 +97,13 @@ async function main(): Promise<number> {
   try {
     if (sub === 'hash-password') return await hashPassword();
     if (sub === 'mosquitto-files') return await mosquittoFiles(process.argv.slice(3));
+    if (sub === 'audit') {
+      return runAudit(
+        process.argv.slice(3),
+        (line) => process.stdout.write(`${line}\n`),
+        (line) => process.stderr.write(`${line}\n`),
+      );
+    }
   } catch (err) {
     process.stderr.write(`gateway ${sub}: ${(err as Error).message}\n`);
     return isGatewayError(err, 'GATEWAY_ERR_CONFIG', 'GATEWAY_ERR_CONFIG_READ', 'GATEWAY_ERR_SITES_FILE')
