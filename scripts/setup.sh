@@ -88,3 +88,16 @@ if [[ ! -d node_modules || $want != "$have" ]]; then
   rm -f "$log"
   echo "$want" >"$stamp"
 fi
+
+# --- web UI -------------------------------------------------------------------------------
+# gateway/ui/dist is built, not committed: rebuilt when missing or older than any UI source.
+ui_index=gateway/ui/dist/index.html
+if [[ ! -f $ui_index ]] || [[ -n $(find gateway/ui -path gateway/ui/dist -prune -o -type f -newer "$ui_index" -print -quit) ]]; then
+  say "building the web UI (scripts/build-ui.sh)"
+  log=$(mktemp "${TMPDIR:-/tmp}/sharpeyes-ui-XXXXXX.log")
+  if ! bash scripts/build-ui.sh >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    die "the web UI did not build (full log: $log)"
+  fi
+  rm -f "$log"
+fi

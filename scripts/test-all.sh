@@ -12,6 +12,7 @@ bash scripts/proto-gen.sh --check
 
 step "typecheck"
 tsc -p tsconfig.json --noEmit
+tsc -p gateway/ui/tsconfig.json --noEmit
 
 step "lint"
 eslint . --max-warnings 0

@@ -1,27 +1,44 @@
 /**
- * The gateway, wired: managed influxd (child mode) → event index → evidence store → MQTT broker
- * (embedded mode) → ingest → HTTP, started in that order and stopped in reverse. main.ts parses
- * arguments and handles signals; tests and the bench build the app directly.
+ * The gateway, wired, started in this order and stopped in reverse:
+ * SQLite stores (registry, users, keys, audit, alerts; bootstrap admin on a first start) →
+ * managed influxd (child mode) → event index → evidence store → MQTT broker (embedded mode, site
+ * credentials from the registry or a static sites file) → ingest (each stored message's events
+ * go to the ingest statistics, the live bus and alert matching; edge reports go to the registry)
+ * → site config push (retained, per site) → maintenance timer → HTTP (web UI, REST API, /docs,
+ * /healthz, /metrics) → gRPC. main.ts parses arguments and handles signals; tests and the bench
+ * build the app directly.
  *
  * The embedded broker lets sites in only after ingest has subscribed (its persistent session
  * exists), so no event is acknowledged to an edge while nothing would keep it.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/aedes-broker.ts';
 import { SitesFileCredentialStore } from './broker/sites-file.ts';
+import type { SiteCredentialSource } from './broker/types.ts';
 import { resolveSecret } from './config/load.ts';
 import type { GatewayConfig } from './config/schema.ts';
+import { authRulesFromConfig } from './auth/index.ts';
 import { GatewayError, isGatewayError } from './errors.ts';
 import { DirEvidenceStore, evidenceOptionsFromConfig } from './evidence/index.ts';
+import { startGrpcServer, type GrpcServer } from './grpc/index.ts';
+import { registerRestApi, type GatewayDeps } from './http/api/index.ts';
 import { startHttpServer, type ComponentHealth, type HttpServer } from './http/server.ts';
+import { registerUi } from './http/ui.ts';
 import { indexProblem, indexOptionsFromConfig, InfluxEventIndex } from './index/index.ts';
 import { startManagedInfluxd, type ManagedInfluxd } from './influxd/influxd.ts';
 import { Ingest } from './ingest/ingest.ts';
 import type { SiteStateReader } from './ingest/site-state.ts';
+import { cameraStatusFeedFromSiteState, LiveEventBus } from './live/index.ts';
 import type { Logger } from './log.ts';
+import { bridgeEdgeReports } from './wiring/edge-reports.ts';
+import { IngestStatsWindow } from './wiring/ingest-stats.ts';
+import { startMaintenance } from './wiring/maintenance.ts';
+import { startMosquittoSync } from './wiring/mosquitto-sync.ts';
+import { SiteConfigPush } from './wiring/site-config-push.ts';
+import { openStores, type Stores } from './wiring/stores.ts';
 
 /** The gateway's version, from package.json. */
 export const VERSION = (
@@ -43,8 +60,14 @@ export interface GatewayApp {
   readonly brokerUrl: string;
   /** The embedded broker's TLS listener, when on. */
   readonly brokerTlsUrl: string | undefined;
-  /** `http://host:port` of /healthz and /metrics. */
+  /** `http://host:port` of the web UI (/ui/), the REST API (/api/v1), /docs, /healthz and /metrics. */
   readonly httpUrl: string;
+  /** `host:port` of the gRPC API, when enabled. */
+  readonly grpcAddress: string | undefined;
+  /** The registry, users, keys, audit trail and alerts (SQLite). */
+  readonly stores: Stores;
+  /** The live event bus (what ingest stored, for the UI's wall and StreamEvents). */
+  readonly live: LiveEventBus;
   /** InfluxDB's base URL (the managed child's in child mode). */
   readonly influxUrl: string;
   readonly registry: Registry;
@@ -54,7 +77,7 @@ export interface GatewayApp {
   readonly siteState: SiteStateReader;
   /** The managed influxd (child mode). */
   readonly influxd: ManagedInfluxd | undefined;
-  /** Re-read the sites file (embedded broker). */
+  /** Re-read the sites file (embedded broker with `broker.sites_file`). */
   reloadSites(): void;
   /** Stop everything, in reverse start order. Idempotent. */
   stop(): Promise<void>;
@@ -81,6 +104,9 @@ async function openIndex(
   }
 }
 
+/** The web UI build this installation serves by default (made by scripts/build-ui.sh). */
+export const DEFAULT_UI_DIST = join(import.meta.dirname, '..', 'ui', 'dist');
+
 /** Build and start the gateway. */
 export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayApp> {
   const { config, logger } = opts;
@@ -88,7 +114,7 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
   const log = logger.child({ module: 'app' });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'sharpeyes_gateway_' });
-  const stops: (() => Promise<void>)[] = [];
+  const stops: (() => Promise<void> | void)[] = [];
   const stopAll = async (): Promise<void> => {
     for (const stop of stops.splice(0).reverse()) {
       try {
@@ -100,6 +126,11 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
   };
 
   try {
+    const stores = await openStores(config, logger);
+    stops.push(() => {
+      stores.close();
+    });
+
     let influxd: ManagedInfluxd | undefined;
     if (config.influx.mode === 'child') {
       influxd = await startManagedInfluxd({
@@ -122,25 +153,19 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
 
     const b = config.broker;
     let broker: EmbeddedBroker | undefined;
-    let sites: SitesFileCredentialStore | undefined;
+    let sitesFile: SitesFileCredentialStore | undefined;
     let password: string;
     if (b.mode === 'embedded') {
-      const sitesFile = b.sites_file ?? join(config.data_dir, 'sites.json');
-      if (b.sites_file === undefined && !existsSync(sitesFile)) {
-        // A first start: an empty list, to be filled and reloaded (SIGHUP).
-        mkdirSync(config.data_dir, { recursive: true });
-        writeFileSync(sitesFile, '{ "sites": [] }\n', { mode: 0o600, flag: 'wx' });
-        log.warn(
-          { sites_file: sitesFile },
-          'created an empty sites file: no site can connect until sites are added (then SIGHUP)',
-        );
-      }
-      sites = new SitesFileCredentialStore(sitesFile);
-      // The ingest's own credential: random per start unless configured.
+      // Site credentials come from the registry (sites created through the API), or from a
+      // static sites file when one is configured.
+      if (b.sites_file !== undefined) sitesFile = new SitesFileCredentialStore(b.sites_file);
+      const sites: SiteCredentialSource = sitesFile ?? stores.registry.sites;
+      // The gateway's own credential: random per start unless configured.
       password =
         b.password === undefined
           ? randomBytes(32).toString('base64url')
           : resolveSecret(b.password, '/broker/password', env);
+      mkdirSync(config.data_dir, { recursive: true });
       broker = await startEmbeddedBroker({
         persistenceDir: join(config.data_dir, 'broker'),
         host: b.host,
@@ -165,17 +190,32 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
       if (b.password === undefined || b.url === undefined)
         throw new GatewayError('GATEWAY_ERR_CONFIG', 'external broker needs url and password');
       password = resolveSecret(b.password, '/broker/password', env);
+      if (b.mosquitto_files !== undefined) {
+        stops.push(
+          await startMosquittoSync({
+            passwordFile: b.mosquitto_files.password_file,
+            aclFile: b.mosquitto_files.acl_file,
+            reloadPidFile: b.mosquitto_files.reload_pid_file,
+            gatewayUser: { username: b.username, password },
+            registry: stores.registry,
+            logger,
+          }),
+        );
+      }
     }
     const brokerUrl = broker === undefined ? (b.url as string) : broker.url;
-    const ingestUrl = broker === undefined ? brokerUrl : broker.internalUrl;
+    const internalUrl = broker === undefined ? brokerUrl : broker.internalUrl;
+    const brokerCa = broker === undefined && b.ca_file !== undefined ? readFileSync(b.ca_file) : undefined;
 
+    const live = new LiveEventBus({ ringEvents: config.api.live.ring_events, logger, registry });
+    const ingestStats = new IngestStatsWindow();
     const ingest = new Ingest({
       mqtt: {
-        url: ingestUrl,
+        url: internalUrl,
         clientId: b.client_id,
         username: b.username,
         password,
-        ...(broker === undefined && b.ca_file !== undefined && { ca: readFileSync(b.ca_file) }),
+        ...(brokerCa !== undefined && { ca: brokerCa }),
         keepaliveS: b.keepalive_s,
         reconnectPeriodMs: b.reconnect_period_ms,
         connectTimeoutMs: 30_000,
@@ -183,6 +223,12 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
       index,
       evidence,
       eventProblem: indexProblem,
+      onStored: (events, storedMs) => {
+        ingestStats.record(events, storedMs);
+        live.publishAll(events);
+        for (const event of events)
+          stores.alerts.processEvent(event, stores.registry.placeOf(event.cameraId));
+      },
       tuning: {
         batchMaxEvents: config.ingest.batch_max_events,
         batchMaxBytes: config.ingest.batch_max_bytes,
@@ -202,9 +248,51 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
       registry,
       logger,
     });
+    stops.push(bridgeEdgeReports(ingest.siteState, stores.registry, logger));
     await ingest.start();
     stops.push(() => ingest.stop());
+
+    const configPush = new SiteConfigPush({
+      url: internalUrl,
+      clientId: `${b.client_id}-config`,
+      username: b.username,
+      password,
+      ...(brokerCa !== undefined && { ca: brokerCa }),
+      reconnectPeriodMs: b.reconnect_period_ms,
+      registry: stores.registry,
+      logger,
+      metrics: registry,
+    });
+    stops.push(() => configPush.stop());
+    stops.push(
+      startMaintenance({
+        stores,
+        statusFlushIntervalMs: config.registry.status_flush_interval_ms,
+        statusRetentionDays: config.registry.status_retention_days,
+        logger,
+      }),
+    );
     broker?.open();
+
+    const deps: GatewayDeps = {
+      registry: stores.registry,
+      users: stores.users,
+      sessions: stores.sessions,
+      apiKeys: stores.apiKeys,
+      login: stores.login,
+      audit: stores.audit,
+      db: stores.db,
+      alerts: stores.alerts,
+      alertEntries: stores.alertEntries,
+      search: index,
+      evidence,
+      live,
+      cameraStatus: cameraStatusFeedFromSiteState(ingest.siteState),
+      ingestStats: (fromMs, toMs) => Promise.resolve(ingestStats.stats(fromMs, toMs)),
+      reasonRules: authRulesFromConfig(config.auth).reason,
+      config: config.api,
+      logger,
+    };
 
     const components = (): Record<string, ComponentHealth> => {
       const up = ingest.storesUp();
@@ -214,12 +302,16 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
           : { state: 'degraded', detail: 'reconnecting to the broker' },
         index: up.index ? { state: 'ok' } : { state: 'degraded', detail: 'writes failing, retrying' },
         evidence: up.evidence ? { state: 'ok' } : { state: 'degraded', detail: 'writes failing, retrying' },
+        config_push: configPush.connected
+          ? { state: 'ok' }
+          : { state: 'degraded', detail: 'reconnecting to the broker' },
       };
       if (broker !== undefined) out.broker = { state: 'ok', detail: `${broker.connectedClients()} clients` };
       if (influxd !== undefined)
         out.influxd = influxd.running() ? { state: 'ok' } : { state: 'down', detail: 'restarting' };
       return out;
     };
+    const uiDist = uiDistDir(config, log);
     const http: HttpServer = await startHttpServer({
       host: config.http.host,
       port: config.http.port,
@@ -227,17 +319,38 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
       version: VERSION,
       components,
       logger,
+      register: async (app) => {
+        await registerRestApi(app, deps);
+        if (uiDist !== undefined) {
+          await registerUi(app, {
+            distDir: uiDist,
+            tileUrl: config.ui.tile_url,
+            tileAttribution: config.ui.tile_attribution,
+            tileMaxZoom: config.ui.tile_max_zoom,
+          });
+        }
+      },
     });
     stops.push(() => http.close());
+
+    let grpc: GrpcServer | undefined;
+    if (config.api.grpc.enabled) {
+      grpc = await startGrpcServer(deps);
+      const running = grpc;
+      stops.push(() => running.stop(5000));
+    }
 
     log.info(
       {
         version: VERSION,
         broker_url: brokerUrl,
         http_url: http.url,
+        ui_url: uiDist === undefined ? undefined : `${http.url}/ui/`,
+        grpc_address: grpc?.address,
         influx_url: influxUrl,
         broker_mode: b.mode,
         influx_mode: config.influx.mode,
+        registry_db: stores.dbPath,
       },
       'gateway started',
     );
@@ -246,17 +359,20 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
       brokerUrl,
       brokerTlsUrl: broker?.tlsUrl,
       httpUrl: http.url,
+      grpcAddress: grpc?.address,
       influxUrl,
       registry,
+      stores,
+      live,
       ingest,
       index,
       evidence,
       siteState: ingest.siteState,
       influxd,
       reloadSites() {
-        if (sites !== undefined) {
-          sites.reload();
-          log.info({ sites: sites.list().length }, 'sites file reloaded');
+        if (sitesFile !== undefined) {
+          sitesFile.reload();
+          log.info({ sites: sitesFile.list().length }, 'sites file reloaded');
         }
       },
       stop() {
@@ -270,4 +386,16 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
     await stopAll();
     throw err;
   }
+}
+
+/** The UI build to serve, or undefined (UI off, or the default build missing: a warning). */
+function uiDistDir(config: GatewayConfig, log: Logger): string | undefined {
+  if (!config.ui.enabled) return undefined;
+  if (config.ui.dist_dir !== undefined) return config.ui.dist_dir;
+  if (existsSync(join(DEFAULT_UI_DIST, 'index.html'))) return DEFAULT_UI_DIST;
+  log.warn(
+    { dist_dir: DEFAULT_UI_DIST },
+    'the web UI is not built (run scripts/build-ui.sh); serving the API without it',
+  );
+  return undefined;
 }

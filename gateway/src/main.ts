@@ -1,21 +1,26 @@
 /**
  * `gateway --config FILE`: parse arguments, load config, start the app, stop it on signals
- * (SIGTERM, SIGINT; SIGHUP re-reads the sites file). Exit codes: 0 clean stop, 1 runtime
+ * (SIGTERM, SIGINT; SIGHUP re-reads a configured `broker.sites_file`). Exit codes: 0 clean stop, 1 runtime
  * failure, 2 bad arguments or configuration.
  *
  * Tools: `gateway hash-password` (a site password on stdin → the two hashes for the sites file),
  * `gateway mosquitto-files --config FILE --password-file P --acl-file A` (an external
- * Mosquitto's files from the sites file).
+ * Mosquitto's files from the registry, or the sites file when one is configured; a running
+ * gateway keeps them current itself with `broker.mosquitto_files`).
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startGatewayApp, VERSION } from './app.ts';
 import { MOSQUITTO_SECURITY_CONFIG, writeMosquittoFiles } from './broker/mosquitto-files.ts';
 import { runAudit } from './cli/audit.ts';
 import { hashSitePassword } from './broker/passwords.ts';
 import { readSitesFile } from './broker/sites-file.ts';
+import type { SiteCredentialEntry } from './broker/types.ts';
+import { AuditLog } from './audit/log.ts';
 import { loadConfigFile, resolveSecret } from './config/load.ts';
+import type { GatewayConfig } from './config/schema.ts';
+import { openSqlite, Registry } from './registry/index.ts';
+import { registryDbPath } from './wiring/stores.ts';
 import { isGatewayError } from './errors.ts';
 import { createLogger } from './log.ts';
 
@@ -28,13 +33,14 @@ usage: gateway --config FILE
        gateway --help | --version
 
 Ingests events from the sites' edge agents over MQTT (embedded broker by default), indexes them
-in InfluxDB and stores their evidence; /healthz and /metrics on http://127.0.0.1:9480.
+in InfluxDB and stores their evidence. Serves the web UI (/ui/), the REST API (/api/v1, docs at
+/docs), /healthz and /metrics on http://127.0.0.1:9480, and the gRPC API on 127.0.0.1:9490.
 
   -c, --config FILE   JSON configuration (schema: gateway/src/config/schema.ts)
   -h, --help          this text
   -v, --version       the version
 
-Signals: SIGTERM/SIGINT stop; SIGHUP re-reads the sites file.
+Signals: SIGTERM/SIGINT stop; SIGHUP re-reads broker.sites_file (when configured).
 Environment: LOG_LEVEL overrides log_level in the file.
 `;
 
@@ -73,7 +79,8 @@ async function mosquittoFiles(argv: string[]): Promise<number> {
     );
     return 2;
   }
-  const sites = readSitesFile(config.broker.sites_file ?? join(config.data_dir, 'sites.json'));
+  const sites =
+    config.broker.sites_file === undefined ? registrySites(config) : readSitesFile(config.broker.sites_file);
   await writeMosquittoFiles(
     { passwordFile, aclFile },
     {
@@ -92,6 +99,16 @@ async function mosquittoFiles(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** The registry's site credentials (the database is locked while the gateway runs: use `broker.mosquitto_files` then). */
+function registrySites(config: GatewayConfig): readonly SiteCredentialEntry[] {
+  const db = openSqlite(registryDbPath(config));
+  try {
+    return new Registry(db, new AuditLog(db)).sites.list();
+  } finally {
+    db.close();
+  }
+}
+
 async function main(): Promise<number> {
   const sub = process.argv[2];
   try {
@@ -106,7 +123,13 @@ async function main(): Promise<number> {
     }
   } catch (err) {
     process.stderr.write(`gateway ${sub}: ${(err as Error).message}\n`);
-    return isGatewayError(err, 'GATEWAY_ERR_CONFIG', 'GATEWAY_ERR_CONFIG_READ', 'GATEWAY_ERR_SITES_FILE')
+    return isGatewayError(
+      err,
+      'GATEWAY_ERR_CONFIG',
+      'GATEWAY_ERR_CONFIG_READ',
+      'GATEWAY_ERR_SITES_FILE',
+      'GATEWAY_ERR_DB_LOCKED',
+    )
       ? 2
       : 1;
   }

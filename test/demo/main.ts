@@ -141,6 +141,7 @@ async function main(): Promise<void> {
       config: parseConfig({
         data_dir: join(work.path, 'gateway'),
         http: { port: 0 },
+        api: { grpc: { port: 0 } },
         broker: { port: 0, sites_file: sitesFile },
         influx: { mode: 'child' },
       }),

@@ -39,7 +39,7 @@ export const AlertsConfigSchema = Type.Object(
       description: 'Escalation steps of an unacknowledged alert.',
     }),
   },
-  { additionalProperties: false, description: 'Case-bound plate alerts.' },
+  { additionalProperties: false, default: {}, description: 'Case-bound plate alerts.' },
 );
 
 /** The `alerts` section, defaults applied. */

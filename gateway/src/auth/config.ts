@@ -67,7 +67,11 @@ export const AuthConfigSchema = Type.Object(
       ),
     ),
   },
-  { additionalProperties: false, description: 'Users, sessions, login rate limits, API keys, reasons.' },
+  {
+    additionalProperties: false,
+    default: {},
+    description: 'Users, sessions, login rate limits, API keys, reasons.',
+  },
 );
 
 /** The `auth` section, defaults applied. */

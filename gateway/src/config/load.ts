@@ -31,6 +31,8 @@ export function parseConfig(raw: unknown): GatewayConfig {
           '/broker/tls applies to the embedded broker only (configure TLS in the external broker)',
         );
     }
+    if (c.broker.mode === 'embedded' && c.broker.mosquitto_files !== undefined)
+      problems.push('/broker/mosquitto_files applies to an external Mosquitto only');
     if (c.ingest.retry_initial_ms > c.ingest.retry_max_ms)
       problems.push('/ingest/retry_initial_ms must not exceed retry_max_ms');
   }

@@ -5,8 +5,12 @@
  * modules (gateway/src/index, gateway/src/evidence).
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { AlertsConfigSchema } from '../alerts/config.ts';
+import { AuthConfigSchema } from '../auth/config.ts';
 import { EvidenceConfigSchema, type EvidenceConfig } from '../evidence/config.ts';
+import { ApiConfigSchema } from '../http/api/config.ts';
 import { IndexConfigSchema, type IndexConfig } from '../index/config.ts';
+import { RegistryConfigSchema } from '../registry/config.ts';
 
 const Port = (description: string, dflt: number) =>
   Type.Integer({ minimum: 0, maximum: 65535, default: dflt, description });
@@ -76,6 +80,25 @@ export const BrokerSectionSchema = Type.Object(
     ),
     ca_file: Type.Optional(
       Type.String({ minLength: 1, description: 'External mqtts: PEM CA of the broker.' }),
+    ),
+    mosquitto_files: Type.Optional(
+      Type.Object(
+        {
+          password_file: Type.String({ minLength: 1, description: 'Mosquitto password_file to write.' }),
+          acl_file: Type.String({ minLength: 1, description: 'Mosquitto acl_file to write.' }),
+          reload_pid_file: Type.Optional(
+            Type.String({
+              minLength: 1,
+              description: 'Mosquitto’s pid file: it gets SIGHUP (re-read the files) after each write.',
+            }),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'External Mosquitto: the gateway writes its password and ACL files from the registry at start and on every site credential change.',
+        },
+      ),
     ),
     username: Type.String({
       pattern: '^@[A-Za-z0-9._-]{1,63}$',
@@ -185,6 +208,32 @@ export const IngestSectionSchema = Type.Object(
   { additionalProperties: false, default: {}, description: 'Ingest batching, back-off and limits.' },
 );
 
+export const UiSectionSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true, description: 'Serve the web UI under /ui/.' }),
+    dist_dir: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'The built UI (default gateway/ui/dist of this installation, made by scripts/build-ui.sh).',
+      }),
+    ),
+    tile_url: Type.String({
+      default: '',
+      description:
+        'Offline map tile server, an {z}/{x}/{y} URL template ({s} allowed). Empty: cameras are drawn on a plain coordinate canvas.',
+    }),
+    tile_attribution: Type.String({ default: '', description: 'Attribution shown on tiled maps.' }),
+    tile_max_zoom: Type.Integer({
+      minimum: 1,
+      maximum: 22,
+      default: 18,
+      description: 'Highest zoom the tile server has.',
+    }),
+  },
+  { additionalProperties: false, default: {}, description: 'The web UI.' },
+);
+
 export const GatewayConfigSchema = Type.Object(
   {
     log_level: Type.Union(
@@ -198,11 +247,19 @@ export const GatewayConfigSchema = Type.Object(
     }),
     http: Type.Object(
       {
-        host: Type.String({ default: '127.0.0.1', description: 'Bind address of /healthz and /metrics.' }),
-        port: Port('Port of /healthz and /metrics (0 = any free port).', 9480),
+        host: Type.String({
+          default: '127.0.0.1',
+          description: 'Bind address of the web UI, the REST API, /healthz and /metrics.',
+        }),
+        port: Port('Port of the web UI, the REST API, /healthz and /metrics (0 = any free port).', 9480),
       },
       { additionalProperties: false, default: {} },
     ),
+    ui: UiSectionSchema,
+    api: ApiConfigSchema,
+    auth: AuthConfigSchema,
+    registry: RegistryConfigSchema,
+    alerts: AlertsConfigSchema,
     broker: BrokerSectionSchema,
     influx: InfluxSectionSchema,
     index: Type.Optional(IndexConfigSchema),

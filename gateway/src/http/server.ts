@@ -1,8 +1,7 @@
 /**
- * The gateway's HTTP server (fastify). For now only operations endpoints: `GET /healthz` (JSON:
- * status and the state of broker, ingest, index and managed influxd) and `GET /metrics`
- * (Prometheus). The REST API and web UI come later (issue 6) and register their routes on the
- * same instance.
+ * The gateway's HTTP server (fastify): the operations endpoints `GET /healthz` (JSON: status
+ * and the state of each component) and `GET /metrics` (Prometheus); the REST API (http/api) and
+ * the web UI (http/ui.ts) register their routes on the same instance (`register`).
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -33,6 +32,8 @@ export interface HttpServerOptions {
   /** Current state of each component. */
   components: () => Record<string, ComponentHealth>;
   logger: Logger;
+  /** Adds more routes (REST API, web UI) to the instance before it listens. */
+  register?: (app: FastifyInstance) => Promise<void>;
 }
 
 /** A running HTTP server. */
@@ -97,7 +98,13 @@ export function buildHttpApp(opts: Omit<HttpServerOptions, 'host' | 'port'>): Fa
 /** Build and listen. */
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
   const app = buildHttpApp(opts);
-  await app.listen({ host: opts.host, port: opts.port });
+  try {
+    await opts.register?.(app);
+    await app.listen({ host: opts.host, port: opts.port });
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
   const addr = app.server.address();
   if (addr === null || typeof addr === 'string') throw new Error('HTTP server has no TCP address');
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;

@@ -140,7 +140,9 @@ function pageStatement(
   const columns = (
     select === 'locate'
       ? ['event_id', 'site', 'camera', 'kind']
-      : [...RESULT_COLUMNS, ...(plan.kind === 'plate-exact' ? [] : ['kind'])]
+      : plan.kind === 'plate-exact'
+        ? ['detail']
+        : [...RESULT_COLUMNS, 'kind']
   )
     .map(quoteIdent)
     .join(', ');

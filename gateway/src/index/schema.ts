@@ -10,9 +10,9 @@
  *   {@link encodeDetail}. Few, compact fields on purpose: influxd's write cost is ~8 µs per point
  *   plus ~0.027 µs per byte here.
  * - `plate_lookup` (plate policy only): the same event again, tagged only by `bucket` (FNV-1a of the
- *   normalised plate mod 4096) with `site` and `camera` as fields, so an exact plate over any range
- *   reads one bucket's series (~1/4096 of the plates) instead of every camera's, and returns whole
- *   events without a second lookup.
+ *   normalised plate mod 4096), with the filterable values as fields and the whole event in
+ *   `detail`, so an exact plate over any range reads one bucket's series (~1/4096 of the plates)
+ *   instead of every camera's, selects one column, and needs no second lookup.
  *
  * Point time = pass time (first_seen_ms, else time_ms) in ns + a sub-millisecond part from the
  * event id (the low 19 bits of a ULID's random part, else FNV-1a mod 10^6). A replay or a new
@@ -136,43 +136,53 @@ export interface EventPoints {
   lines: string[];
 }
 
-/** Version byte of the `detail` container. */
-const DETAIL_V1 = 1;
+/** Version bytes of the `detail` container: the rest of the event, or the whole event. */
+const DETAIL_PARTIAL = 1;
+const DETAIL_WHOLE = 2;
 const HAS_SHA = 1;
 const HAS_CONTEXT_SHA = 2;
 
 /**
- * The `detail` field, base64 of: a version byte (1), a flags byte (1 = crop sha256 follows,
- * 2 = context sha256 follows), those sha256s as 32 raw bytes each, then the event's protobuf
- * without evidence bytes, without the evidence hashes (half the size raw than as hex inside
- * the protobuf) and without what the point carries elsewhere (ids, kind, confidence, direction,
- * and the plate text when it is already normalised). Unknown direction values (a newer edge) stay
- * in the protobuf.
+ * The `detail` field, base64 of: a version byte, a flags byte (1 = crop sha256 follows,
+ * 2 = context sha256 follows), those sha256s as 32 raw bytes each (half the size of hex inside
+ * the protobuf), then the event's protobuf without evidence bytes and hashes.
+ * - Version 1 (`events`, `whole` false): also without what the point carries in fields of its
+ *   own (ids, kind, confidence, direction, and the plate text when it is already normalised).
+ *   Unknown direction values (a newer edge) stay in the protobuf.
+ * - Version 2 (`plate_lookup`, `whole` true): the whole event, so an exact-plate search selects
+ *   this one column (influxd's cost grows with every column a query reads).
  */
-export function encodeDetail(event: Event): string {
+export function encodeDetail(event: Event, whole = false): string {
   const ev = event.evidence;
-  const rest: Event = {
-    ...event,
-    eventId: '',
-    siteId: '',
-    cameraId: '',
-    kind: EventKind.EVENT_KIND_UNSPECIFIED,
-    confidence: 0,
-    direction:
-      directionName(event.direction) === undefined ? event.direction : Direction.DIRECTION_UNSPECIFIED,
-    // The `plate` field holds the normalised text; the original stays here only if it differs.
-    detail:
-      event.detail?.$case === 'plate' && normalisePlate(event.detail.value.text) === event.detail.value.text
-        ? { $case: 'plate', value: { ...event.detail.value, text: '' } }
-        : event.detail,
-    evidence:
-      ev === undefined
-        ? undefined
-        : { ...ev, jpeg: Buffer.alloc(0), contextJpeg: Buffer.alloc(0), sha256: '', contextSha256: '' },
-  };
+  const evidence =
+    ev === undefined
+      ? undefined
+      : { ...ev, jpeg: Buffer.alloc(0), contextJpeg: Buffer.alloc(0), sha256: '', contextSha256: '' };
+  const rest: Event = whole
+    ? { ...event, evidence }
+    : {
+        ...event,
+        eventId: '',
+        siteId: '',
+        cameraId: '',
+        kind: EventKind.EVENT_KIND_UNSPECIFIED,
+        confidence: 0,
+        direction:
+          directionName(event.direction) === undefined ? event.direction : Direction.DIRECTION_UNSPECIFIED,
+        // The `plate` field holds the normalised text; the original stays here only if it differs.
+        detail:
+          event.detail?.$case === 'plate' &&
+          normalisePlate(event.detail.value.text) === event.detail.value.text
+            ? { $case: 'plate', value: { ...event.detail.value, text: '' } }
+            : event.detail,
+        evidence,
+      };
   const sha = ev?.sha256 ?? '';
   const ctx = ev?.contextSha256 ?? '';
-  const head = Buffer.from([DETAIL_V1, (sha === '' ? 0 : HAS_SHA) | (ctx === '' ? 0 : HAS_CONTEXT_SHA)]);
+  const head = Buffer.from([
+    whole ? DETAIL_WHOLE : DETAIL_PARTIAL,
+    (sha === '' ? 0 : HAS_SHA) | (ctx === '' ? 0 : HAS_CONTEXT_SHA),
+  ]);
   const parts = [head];
   if (sha !== '') parts.push(Buffer.from(sha, 'hex'));
   if (ctx !== '') parts.push(Buffer.from(ctx, 'hex'));
@@ -180,10 +190,16 @@ export function encodeDetail(event: Event): string {
   return Buffer.concat(parts).toString('base64');
 }
 
-/** The event a `detail` field holds (ids, kind, times and the other point fields still unset). */
-export function decodeDetail(detail: string): Event {
+/**
+ * The event a `detail` field holds, and whether it is whole (version 2) or still needs the
+ * point's other fields (version 1: ids, kind, confidence, direction, plate text unset).
+ */
+export function decodeDetail(detail: string): { event: Event; whole: boolean } {
   const bytes = Buffer.from(detail, 'base64');
-  if (bytes.length < 2 || bytes[0] !== DETAIL_V1) throw new RangeError('detail is not a version 1 container');
+  const version = bytes[0];
+  if (bytes.length < 2 || (version !== DETAIL_PARTIAL && version !== DETAIL_WHOLE)) {
+    throw new RangeError('detail is not a version 1 or 2 container');
+  }
   const flags = bytes[1] ?? 0;
   let at = 2;
   const take = (): string => {
@@ -198,7 +214,7 @@ export function decodeDetail(detail: string): Event {
     event.evidence.sha256 = sha;
     event.evidence.contextSha256 = ctx;
   }
-  return event;
+  return { event, whole: version === DETAIL_WHOLE };
 }
 
 /**
@@ -223,7 +239,15 @@ export function eventPoints(event: Event): EventPoints {
       lineProtocol(
         PLATE_LOOKUP_MEASUREMENT,
         { bucket: plateBucket(plate) },
-        { strings: { ...strings, site: event.siteId, camera: event.cameraId }, floats },
+        {
+          strings: {
+            ...strings,
+            site: event.siteId,
+            camera: event.cameraId,
+            detail: encodeDetail(event, true),
+          },
+          floats,
+        },
         time,
       ),
     );
@@ -275,14 +299,17 @@ function num(row: Readonly<Record<string, InfluxValue>>, col: string): number {
 }
 
 /**
- * The event a result row holds (columns of {@link RESULT_COLUMNS}), from kind `kind`. Throws
- * RangeError when the row is not one the index wrote.
+ * The event a result row holds: a `plate_lookup` row's whole `detail`, or an `events` row's
+ * columns ({@link RESULT_COLUMNS}) of kind `kind`. Throws RangeError when the row is not one the
+ * index wrote.
  */
 export function rowToEvent(row: Readonly<Record<string, InfluxValue>>, kind: IndexedKind): Event {
   const detail = str(row, 'detail');
+  if (detail === '') throw new RangeError('row without detail');
+  const { event, whole } = decodeDetail(detail);
+  if (whole) return event;
   const eventId = str(row, 'event_id');
-  if (detail === '' || eventId === '') throw new RangeError('row without event_id or detail');
-  const event = decodeDetail(detail);
+  if (eventId === '') throw new RangeError('row without event_id');
   event.eventId = eventId;
   event.siteId = str(row, 'site');
   event.cameraId = str(row, 'camera');

@@ -89,6 +89,12 @@ export interface IngestOptions {
    * rejected alone instead of failing its whole batch at the index.
    */
   eventProblem?: (event: IndexedEvent) => string | undefined;
+  /**
+   * Called with each message's events once they are durably stored (evidence and index), before
+   * the message is acknowledged: the live stream, alert matching, ingest statistics. Must not
+   * block; an exception is logged and does not affect the acknowledgement.
+   */
+  onStored?: (events: readonly IndexedEvent[], receivedMs: number) => void;
   registry?: Registry;
   logger: Logger;
 }
@@ -396,6 +402,11 @@ export class Ingest {
     } else {
       this.#counts.eventsWritten += item.list.length;
       this.#m.written.inc(item.list.length);
+      try {
+        this.#o.onStored?.(item.list, item.receivedMs);
+      } catch (err) {
+        this.#log.error({ err, topic: item.topic }, 'a stored-events listener failed');
+      }
     }
     item.message.ack();
   }

@@ -8,12 +8,13 @@ import type { RegistryOptions } from './registry.ts';
 
 export const RegistryConfigSchema = Type.Object(
   {
-    db_path: Type.String({
-      minLength: 1,
-      default: '/var/lib/sharpeyes-gateway/registry.sqlite',
-      description:
-        'SQLite file of the registry, users, API keys, audit trail and alerts (WAL; opened exclusively by one gateway process).',
-    }),
+    db_path: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'SQLite file of the registry, users, API keys, audit trail and alerts (WAL; opened exclusively by one gateway process). Default <data_dir>/registry.sqlite.',
+      }),
+    ),
     offline_after_ms: Type.Integer({
       minimum: 10_000,
       maximum: 7 * 86_400_000,
@@ -34,7 +35,7 @@ export const RegistryConfigSchema = Type.Object(
       description: 'Camera status changes older than this are pruned (online share needs the last 24 h).',
     }),
   },
-  { additionalProperties: false, description: 'Camera registry (SQLite).' },
+  { additionalProperties: false, default: {}, description: 'Camera registry (SQLite).' },
 );
 
 /** The `registry` section, defaults applied. */

@@ -1,7 +1,7 @@
 /**
  * The gateway command as an operator runs it: `gateway/bin/gateway --config FILE` with a managed
- * influxd child. Bad configuration exits 2; a running gateway reports health and metrics, takes
- * new sites on SIGHUP, ingests, and stops cleanly on SIGTERM (exit 0, influxd gone); killed with
+ * influxd child. Bad configuration exits 2; a running gateway reports health and metrics, creates
+ * its first admin, registers a site through the REST API, ingests, and stops cleanly on SIGTERM (exit 0, influxd gone); killed with
  * SIGKILL, its influxd dies with it (parent-death signal).
  */
 import { writeFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { topic } from '../../../proto/topics.ts';
 import { makeTempDir, spawnManaged, type ManagedChild } from '../../bench/lifetime.ts';
 import { processGone } from '../../bench/services/index.ts';
 import { waitFor } from '../../bench/wait.ts';
-import { connectSite, siteEntries } from '../fixtures/broker.ts';
+import { connectSite } from '../fixtures/broker.ts';
 import { eventsPayload, makeEvent } from '../fixtures/events.ts';
 
 const BIN = join(import.meta.dirname, '..', '..', '..', 'gateway', 'bin', 'gateway');
@@ -90,9 +90,11 @@ describe('gateway command', () => {
     expect((await runToExit([])).code).toBe(2);
   });
 
-  it('runs with a managed influxd, takes sites on SIGHUP, ingests, and stops on SIGTERM', async () => {
+  it('runs with a managed influxd, registers a site through the REST API, ingests, and stops on SIGTERM', async () => {
     const dataDir = join(dir.path, 'data');
     const configPath = join(dir.path, 'config.json');
+    const adminPasswordFile = join(dir.path, 'admin-password');
+    writeFileSync(adminPasswordFile, 'first-admin-password\n', { mode: 0o600 });
     writeFileSync(
       configPath,
       JSON.stringify({
@@ -100,6 +102,8 @@ describe('gateway command', () => {
         http: { port: 0 },
         broker: { port: 0 },
         influx: { mode: 'child' },
+        api: { grpc: { port: 0 } },
+        auth: { bootstrap_admin: { username: 'admin', password_file: adminPasswordFile } },
       }),
     );
     const gw = await startGateway(configPath);
@@ -107,28 +111,58 @@ describe('gateway command', () => {
       status: string;
       components: Record<string, { state: string }>;
     };
-    expect(health.status).toBe('ok');
     expect(Object.keys(health.components).sort()).toEqual([
       'broker',
+      'config_push',
       'evidence',
       'index',
       'influxd',
       'ingest',
     ]);
+    await waitFor(
+      async () =>
+        ((await (await fetch(`${gw.httpUrl}/healthz`)).json()) as { status: string }).status === 'ok'
+          ? true
+          : undefined,
+      { what: 'every component ok' },
+    );
     expect(await metric(gw.httpUrl, 'sharpeyes_gateway_ingest_connected')).toBe(1);
 
-    // No sites yet: an empty sites file was created. Add one and reload with SIGHUP.
+    // No site yet: refused. The bootstrap admin signs in and registers one.
     await expect(connectSite(gw.brokerUrl, 'village-7')).rejects.toThrow();
-    const [entry] = await siteEntries(['village-7']);
-    writeFileSync(
-      join(dataDir, 'sites.json'),
-      JSON.stringify({ sites: [{ site_id: 'village-7', password_hash: entry?.passwordHash }] }),
-    );
-    process.kill(gw.child.pid, 'SIGHUP');
-    await waitFor(() => (gw.lines.some((l) => l.msg === 'sites file reloaded') ? true : undefined), {
-      what: 'reload',
+    const signIn = async (username: string, password: string): Promise<string> => {
+      const login = await fetch(`${gw.httpUrl}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username, password }),
+      });
+      expect(login.status).toBe(200);
+      return (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    };
+    const post = (cookie: string, path: string, body: unknown): Promise<Response> =>
+      fetch(`${gw.httpUrl}/api/v1${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', cookie },
+        body: JSON.stringify(body),
+      });
+    // Admins manage users; installers manage sites and cameras (roles).
+    const admin = await signIn('admin', 'first-admin-password');
+    const user = await post(admin, '/users', {
+      username: 'installer',
+      password: 'installer-password',
+      role: 'installer',
+      scope: { district: 'D1' },
     });
-    const edge = await connectSite(gw.brokerUrl, 'village-7');
+    expect(user.status).toBe(201);
+    const installer = await signIn('installer', 'installer-password');
+    const created = await post(installer, '/sites', {
+      site_id: 'village-7',
+      name: 'Village 7',
+      place: { district: 'D1' },
+    });
+    expect(created.status).toBe(201);
+    const { mqtt_password } = (await created.json()) as { mqtt_password: string };
+    const edge = await connectSite(gw.brokerUrl, 'village-7', { password: mqtt_password });
     await edge.publishAsync(topic.events('village-7'), eventsPayload([makeEvent({ site: 'village-7' })]), {
       qos: 1,
     });
@@ -155,6 +189,7 @@ describe('gateway command', () => {
         http: { port: 0 },
         broker: { port: 0 },
         influx: { mode: 'child' },
+        api: { grpc: { port: 0 } },
       }),
     );
     const gw = await startGateway(configPath);

@@ -55,7 +55,8 @@ export function makeEvent(spec: EventSpec = {}): Event {
     box: { x: 100, y: 200, width: 180, height: 60 },
     frameWidth: 1280,
     frameHeight: 720,
-    confidence: spec.confidence ?? 0.9,
+    // As decoded from the wire: a protobuf float (32-bit).
+    confidence: Math.fround(spec.confidence ?? 0.9),
     trackId: 'p17',
     revision: spec.revision ?? 0,
     detail:

@@ -58,7 +58,7 @@ describe('searchStatement', () => {
     });
   });
 
-  it('an exact plate reads one bucket of plate_lookup', () => {
+  it('an exact plate reads one column of one bucket of plate_lookup', () => {
     const st = searchStatement(
       layout,
       { ...base, kinds: ['plate'], plate: '京A12345' },
@@ -66,7 +66,7 @@ describe('searchStatement', () => {
       11,
     );
     expect(st.text).toBe(
-      `SELECT ${COLUMNS} FROM "sharpeyes"."plate"."plate_lookup" WHERE time >= $p0 AND time <= $p1` +
+      'SELECT "detail" FROM "sharpeyes"."plate"."plate_lookup" WHERE time >= $p0 AND time <= $p1' +
         ' AND "bucket" = $p2 AND "plate" = $p3 ORDER BY time DESC LIMIT 11',
     );
     expect(st.params).toMatchObject({

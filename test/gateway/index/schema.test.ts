@@ -10,7 +10,7 @@ import {
   pointTimeNs,
   subMsNs,
 } from '../../../gateway/src/index/schema.ts';
-import { makeEvent, ulidFactory } from './helpers.ts';
+import { asIndexed, makeEvent, ulidFactory } from './helpers.ts';
 
 /** measurement, tag section, field section, time of one line (our lines have no escaped spaces in tags). */
 function splitLine(line: string): {
@@ -121,7 +121,8 @@ describe('eventPoints', () => {
     expect(raw.subarray(34, 66).toString('hex')).toBe(e.evidence.contextSha256);
     const proto = Event.decode(raw.subarray(66));
     expect(proto.evidence?.sha256).toBe('');
-    const detail = decodeDetail(encodeDetail(e));
+    const { event: detail, whole } = decodeDetail(encodeDetail(e));
+    expect(whole).toBe(false);
     expect(detail.evidence?.jpeg.length).toBe(0);
     expect(detail.evidence?.contextJpeg.length).toBe(0);
     expect(detail.evidence?.sha256).toBe(e.evidence.sha256);
@@ -137,12 +138,22 @@ describe('eventPoints', () => {
     expect(detail.box).toEqual(e.box);
     expect(encodeDetail(e).length).toBeLessThan(300);
   });
+
+  it('the plate_lookup detail holds the whole event (version 2), so one column is enough', () => {
+    const e = makeEvent({ revision: 2, plate: '京a·12345', direction: Direction.DIRECTION_OUT });
+    const lookup = splitLine(eventPoints(e).lines[1] ?? '');
+    const field = /(?:^|,)detail="([^"]+)"/.exec(lookup.fields)?.[1] ?? '';
+    expect(Buffer.from(field, 'base64')[0]).toBe(2);
+    const { event, whole } = decodeDetail(field);
+    expect(whole).toBe(true);
+    expect(event).toEqual(asIndexed(e));
+  });
 });
 
 describe('decodeDetail', () => {
   it('round-trips events with and without evidence hashes', () => {
     for (const e of [makeEvent(), makeEvent({ evidence: false }), makeEvent({ kind: 'face' })]) {
-      const back = decodeDetail(encodeDetail(e));
+      const back = decodeDetail(encodeDetail(e)).event;
       expect(back.evidence).toEqual(
         e.evidence === undefined
           ? undefined
@@ -152,11 +163,11 @@ describe('decodeDetail', () => {
     }
     const partial = makeEvent();
     if (partial.evidence) partial.evidence.contextSha256 = '';
-    expect(decodeDetail(encodeDetail(partial)).evidence?.contextSha256).toBe('');
-    expect(decodeDetail(encodeDetail(partial)).evidence?.sha256).toBe(partial.evidence?.sha256);
+    expect(decodeDetail(encodeDetail(partial)).event.evidence?.contextSha256).toBe('');
+    expect(decodeDetail(encodeDetail(partial)).event.evidence?.sha256).toBe(partial.evidence?.sha256);
   });
 
-  it.each(['', 'AA==', Buffer.from([2, 0]).toString('base64'), Buffer.from([1, 1, 5]).toString('base64')])(
+  it.each(['', 'AA==', Buffer.from([3, 0]).toString('base64'), Buffer.from([1, 1, 5]).toString('base64')])(
     'refuses %j',
     (d) => {
       expect(() => decodeDetail(d)).toThrow(RangeError);

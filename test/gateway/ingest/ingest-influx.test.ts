@@ -201,6 +201,7 @@ describe('external Mosquitto', () => {
       config: parseConfig({
         data_dir: join(dir.path, 'data'),
         http: { port: 0 },
+        api: { grpc: { port: 0 } },
         broker: { mode: 'external', url: mosquitto.url, password: { value: gatewayUser.password } },
         influx: { mode: 'external' },
         index: { url: influxd.url, database },

@@ -330,6 +330,12 @@ export interface StreamEventsRequest {
    * retention) before going live. 0: live only, from now.
    */
   fromMs: number;
+  /**
+   * Live events that are ready together may be sent in one response (`events`), up to this many
+   * (server caps it at 1000). 0 or 1: one event per response (`event`). Batching cuts the
+   * per-message cost for a subscriber that follows a busy area.
+   */
+  maxBatch: number;
 }
 
 export interface StreamEventsResponse {
@@ -342,6 +348,11 @@ export interface StreamEventsResponse {
   cursor: string;
   /** True while replaying stored events, false once live. */
   replay: boolean;
+  /**
+   * Several events, in order, when the request asked for `max_batch` > 1 (then `event` is
+   * absent); `cursor` is the position after the last of them.
+   */
+  events: Event[];
 }
 
 export interface GetEvidenceRequest {
@@ -1177,7 +1188,7 @@ export const GetEventResponse: MessageFns<GetEventResponse> = {
 };
 
 function createBaseStreamEventsRequest(): StreamEventsRequest {
-  return { reason: '', filter: undefined, includeEvidence: false, resumeCursor: '', fromMs: 0 };
+  return { reason: '', filter: undefined, includeEvidence: false, resumeCursor: '', fromMs: 0, maxBatch: 0 };
 }
 
 export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
@@ -1196,6 +1207,9 @@ export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
     }
     if (message.fromMs !== 0) {
       writer.uint32(40).int64(message.fromMs);
+    }
+    if (message.maxBatch !== 0) {
+      writer.uint32(48).int32(message.maxBatch);
     }
     return writer;
   },
@@ -1253,6 +1267,14 @@ export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
             message.fromMs = longToNumber(reader.int64());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.maxBatch = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1284,6 +1306,11 @@ export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
         : isSet(object.from_ms)
           ? globalThis.Number(object.from_ms)
           : 0,
+      maxBatch: isSet(object.maxBatch)
+        ? globalThis.Number(object.maxBatch)
+        : isSet(object.max_batch)
+          ? globalThis.Number(object.max_batch)
+          : 0,
     };
   },
 
@@ -1304,6 +1331,9 @@ export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
     if (message.fromMs !== 0) {
       obj.fromMs = Math.round(message.fromMs);
     }
+    if (message.maxBatch !== 0) {
+      obj.maxBatch = Math.round(message.maxBatch);
+    }
     return obj;
   },
 
@@ -1320,12 +1350,13 @@ export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
     message.includeEvidence = object.includeEvidence ?? false;
     message.resumeCursor = object.resumeCursor ?? '';
     message.fromMs = object.fromMs ?? 0;
+    message.maxBatch = object.maxBatch ?? 0;
     return message;
   },
 };
 
 function createBaseStreamEventsResponse(): StreamEventsResponse {
-  return { event: undefined, cursor: '', replay: false };
+  return { event: undefined, cursor: '', replay: false, events: [] };
 }
 
 export const StreamEventsResponse: MessageFns<StreamEventsResponse> = {
@@ -1338,6 +1369,9 @@ export const StreamEventsResponse: MessageFns<StreamEventsResponse> = {
     }
     if (message.replay !== false) {
       writer.uint32(24).bool(message.replay);
+    }
+    for (const v of message.events) {
+      Event.encode(v!, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -1379,6 +1413,14 @@ export const StreamEventsResponse: MessageFns<StreamEventsResponse> = {
             message.replay = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.events.push(Event.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1396,6 +1438,9 @@ export const StreamEventsResponse: MessageFns<StreamEventsResponse> = {
       event: isSet(object.event) ? Event.fromJSON(object.event) : undefined,
       cursor: isSet(object.cursor) ? globalThis.String(object.cursor) : '',
       replay: isSet(object.replay) ? globalThis.Boolean(object.replay) : false,
+      events: globalThis.Array.isArray(object?.events)
+        ? object.events.map((e: any) => Event.fromJSON(e))
+        : [],
     };
   },
 
@@ -1410,6 +1455,9 @@ export const StreamEventsResponse: MessageFns<StreamEventsResponse> = {
     if (message.replay !== false) {
       obj.replay = message.replay;
     }
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => Event.toJSON(e));
+    }
     return obj;
   },
 
@@ -1422,6 +1470,7 @@ export const StreamEventsResponse: MessageFns<StreamEventsResponse> = {
       object.event !== undefined && object.event !== null ? Event.fromPartial(object.event) : undefined;
     message.cursor = object.cursor ?? '';
     message.replay = object.replay ?? false;
+    message.events = object.events?.map((e) => Event.fromPartial(e)) || [];
     return message;
   },
 };

@@ -1,0 +1,66 @@
+/**
+ * External Mosquitto with the registry's sites: the gateway writes Mosquitto's password and ACL
+ * files (`broker.mosquitto_files`) at start and after every change of a site's credentials or
+ * status, then asks Mosquitto to re-read them (SIGHUP to the pid in `reload_pid_file`, when set:
+ * the same host, or a container sharing Mosquitto's pid namespace). Mosquitto keeps a connected
+ * client connected after a reload; a disabled site is refused from its next connection.
+ */
+import { readFileSync } from 'node:fs';
+import { writeMosquittoFiles } from '../broker/mosquitto-files.ts';
+import type { Logger } from '../log.ts';
+import type { Registry } from '../registry/index.ts';
+
+/** Options of {@link startMosquittoSync}. */
+export interface MosquittoSyncOptions {
+  passwordFile: string;
+  aclFile: string;
+  reloadPidFile: string | undefined;
+  /** The gateway's own Mosquitto user (ingest and config push). */
+  gatewayUser: { username: string; password: string };
+  registry: Registry;
+  logger: Logger;
+}
+
+/** Write the files now (rejects if they cannot be written) and on every change; returns the stop function. */
+export async function startMosquittoSync(opts: MosquittoSyncOptions): Promise<() => void> {
+  const log = opts.logger.child({ module: 'mosquitto-sync' });
+  const write = async (): Promise<void> => {
+    await writeMosquittoFiles(
+      { passwordFile: opts.passwordFile, aclFile: opts.aclFile },
+      { sites: opts.registry.sites.list(), gatewayUsers: [opts.gatewayUser] },
+    );
+    let reloaded = false;
+    if (opts.reloadPidFile !== undefined) {
+      const pid = Number(readFileSync(opts.reloadPidFile, 'utf8').trim());
+      if (!Number.isSafeInteger(pid) || pid <= 1) throw new Error(`${opts.reloadPidFile} holds no pid`);
+      process.kill(pid, 'SIGHUP');
+      reloaded = true;
+    }
+    log.info(
+      { password_file: opts.passwordFile, acl_file: opts.aclFile, mosquitto_reloaded: reloaded },
+      'Mosquitto files written',
+    );
+  };
+  await write();
+  // Writes are serialised; a burst of changes collapses into one more write.
+  let running: Promise<void> | undefined;
+  let again = false;
+  const schedule = (): void => {
+    if (running !== undefined) {
+      again = true;
+      return;
+    }
+    running = write()
+      .catch((err: unknown) => {
+        log.error({ err }, 'Mosquitto files not written: new or changed site credentials are not in force');
+      })
+      .finally(() => {
+        running = undefined;
+        if (again) {
+          again = false;
+          schedule();
+        }
+      });
+  };
+  return opts.registry.sites.credentialsChanged.on(schedule);
+}

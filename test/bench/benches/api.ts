@@ -1,0 +1,857 @@
+/**
+ * The gateway APIs under load, three phases:
+ *
+ * 1. search: N events (default 1M; `--events 10000000` for the issue's 10M scale) over 30 days
+ *    loaded into a real influxd with the index's own schema (schema.ts `eventPoints`), 200
+ *    registered cameras in 5 districts; then 20 concurrent gRPC clients (and then 20 REST clients)
+ *    search for `--search-s` seconds: exact plate over 30 days (global key), one camera over 24 h,
+ *    a district-scoped key over 24 h. Every search is authorised, scoped and audited (fsynced
+ *    SQLite) as in production. Latency percentiles per API.
+ * 2. fan-out: 50 gRPC StreamEvents subscribers (in a worker thread: its own event loop, like
+ *    remote clients) while events are published on the live bus at 1000/s; latency = receipt −
+ *    publish time. Reports percentiles, first vs last third (growing lag?), delivered share.
+ * 3. rss: a gateway process (the app: embedded broker, ingest, index, evidence; plus the registry
+ *    with 10 000 cameras at 250 sites, the live bus, REST and gRPC APIs) while a simulated fleet
+ *    (another process, 250 MQTT site connections) sends every camera's status every 10 s
+ *    (1000 messages/s). RSS sampled every second; MALLOC_ARENA_MAX=2 (see docs/api.md).
+ *
+ *   npm run bench -- api [--events N] [--clients N] [--search-s S] [--subscribers N]
+ *                        [--rate N] [--fanout-s S] [--cameras N] [--sites N] [--rss-s S]
+ *                        [--skip search,fanout,rss]
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { createInterface } from 'node:readline';
+import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import type { FastifyInstance } from 'fastify';
+import {
+  EventServiceClient,
+  type SearchEventsRequest,
+  type SearchEventsResponse,
+  type StreamEventsResponse,
+} from '../../../proto/gen/sharpeyes/v1/api.ts';
+import { Direction, EventKind, PlateColour, type Event } from '../../../proto/gen/sharpeyes/v1/event.ts';
+import { createUlidFactory } from '../../../edge-agent/src/track/ulid.ts';
+import { AuditLog } from '../../../gateway/src/audit/log.ts';
+import { startGrpcServer, type GrpcServer } from '../../../gateway/src/grpc/server.ts';
+import { eventPoints } from '../../../gateway/src/index/schema.ts';
+import { Registry } from '../../../gateway/src/registry/registry.ts';
+import { openSqlite } from '../../../gateway/src/registry/sqlite.ts';
+import { siteEntries } from '../../gateway/fixtures/broker.ts';
+import { startApiEnv, type ApiEnv } from '../../gateway/fixtures-api/env.ts';
+import { buildApiApp } from '../../gateway/http/helpers.ts';
+import { spawnManaged, makeTempDir } from '../lifetime.ts';
+import { startInfluxd, type InfluxdHandle } from '../services/index.ts';
+
+export const description =
+  'APIs: search p95 (20 clients, gRPC and REST), StreamEvents fan-out to 50 subscribers at 1000/s, gateway RSS with 10 000 cameras';
+
+const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
+const SEED = 20_250_601;
+const PROVINCES = '京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼';
+const LETTERS = 'ABCDEFGHJKLMNPQRSTUVWXYZ';
+const BENCH_CAMERAS = 200;
+const DISTRICTS = 5;
+
+interface Params {
+  events: number;
+  clients: number;
+  searchS: number;
+  subscribers: number;
+  rate: number;
+  fanoutS: number;
+  cameras: number;
+  sites: number;
+  rssS: number;
+  skip: Set<string>;
+}
+
+function parseArgs(args: readonly string[]): Params {
+  const p: Params = {
+    events: 1_000_000,
+    clients: 20,
+    searchS: 30,
+    subscribers: 50,
+    rate: 1000,
+    fanoutS: 20,
+    cameras: 10_000,
+    sites: 250,
+    rssS: 60,
+    skip: new Set(),
+  };
+  for (let i = 0; i < args.length; i += 2) {
+    const key = args[i] ?? '';
+    const value = args[i + 1] ?? '';
+    const n = Number(value);
+    const num = (): number => {
+      if (!Number.isFinite(n) || n < 0) throw new Error(`bad ${key} ${value}`);
+      return n;
+    };
+    switch (key) {
+      case '--events':
+        p.events = num();
+        break;
+      case '--clients':
+        p.clients = num();
+        break;
+      case '--search-s':
+        p.searchS = num();
+        break;
+      case '--subscribers':
+        p.subscribers = num();
+        break;
+      case '--rate':
+        p.rate = num();
+        break;
+      case '--fanout-s':
+        p.fanoutS = num();
+        break;
+      case '--cameras':
+        p.cameras = num();
+        break;
+      case '--sites':
+        p.sites = num();
+        break;
+      case '--rss-s':
+        p.rssS = num();
+        break;
+      case '--skip':
+        p.skip = new Set(value.split(','));
+        break;
+      default:
+        throw new Error(`unknown argument ${key}`);
+    }
+  }
+  return p;
+}
+
+/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const pick = (r: () => number, chars: string): string => chars[Math.floor(r() * chars.length)] ?? 'A';
+
+function platePool(n: number): string[] {
+  const r = rng(SEED);
+  const seen = new Set<string>();
+  while (seen.size < n) {
+    let tail = '';
+    for (let i = 0; i < 5; i++) tail += r() < 0.15 ? pick(r, LETTERS) : String(Math.floor(r() * 10));
+    seen.add(`${r() < 0.5 ? '京' : pick(r, PROVINCES)}${pick(r, 'ABCDEFGH')}${tail}`);
+  }
+  return [...seen];
+}
+
+function percentiles(ms: readonly number[]): { p50: number; p95: number; p99: number; max: number } {
+  const s = [...ms].sort((a, b) => a - b);
+  const at = (q: number): number =>
+    Math.round((s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] ?? 0) * 10) / 10;
+  return { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: at(1) };
+}
+
+function procRss(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(text)?.[1] ?? 0) * 1024;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const cameraId = (i: number): string => `cam-${String(i).padStart(4, '0')}`;
+
+/** Register the bench cameras (5 districts, 4 per site) in the env's registry. */
+async function registerBenchCameras(env: ApiEnv): Promise<void> {
+  const { registry } = env.deps;
+  const sites = BENCH_CAMERAS / 4;
+  for (let s = 0; s < sites; s++) {
+    await registry.sites.create('system', {
+      siteId: `bs-${s}`,
+      name: `site ${s}`,
+      place: { district: `D${s % DISTRICTS}` },
+    });
+  }
+  env.db.transaction(() => {
+    for (let i = 0; i < BENCH_CAMERAS; i++) {
+      const site = Math.floor(i / 4);
+      registry.cameras.create('system', {
+        cameraId: cameraId(i),
+        siteId: `bs-${site}`,
+        code: `B-${i}`,
+        name: `bench ${i}`,
+        place: { district: `D${site % DISTRICTS}`, street: `S${site}` },
+        category: 'road_checkpoint',
+        identity: { serialNumber: `SN-${i}` },
+      });
+    }
+  });
+}
+
+/** Load `n` events over 30 days into the env's index (two writers, 5000 events per request). */
+async function loadEvents(
+  influxd: InfluxdHandle,
+  database: string,
+  n: number,
+  endMs: number,
+  progress: (msg: string) => void,
+): Promise<{ loaded: number; seconds: number; pool: string[] }> {
+  const pool = platePool(100_000);
+  const r = rng(SEED + 1);
+  const ulid = createUlidFactory((bytes) => {
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(r() * 256);
+  });
+  const span = 30 * DAY_MS - HOUR_MS;
+  const start = endMs - span;
+  const step = span / Math.max(1, n);
+  const post = async (rp: string, lines: string[]): Promise<void> => {
+    if (lines.length === 0) return;
+    const res = await fetch(`${influxd.url}/write?db=${database}&rp=${rp}&precision=ns`, {
+      method: 'POST',
+      body: lines.join('\n'),
+    });
+    if (res.status !== 204) throw new Error(`write: HTTP ${res.status} ${await res.text()}`);
+  };
+  const t0 = performance.now();
+  let inflight: Promise<void>[] = [];
+  let plate: string[] = [];
+  let face: string[] = [];
+  let last = t0;
+  for (let i = 0; i < n; i++) {
+    const first = Math.floor(start + i * step);
+    const isFace = r() < 0.1;
+    const text = pool[r() < 0.7 ? Math.floor(r() * 20_000) : Math.floor(r() * pool.length)] ?? '京A12345';
+    const cam = Math.floor(r() * BENCH_CAMERAS);
+    const e: Event = {
+      eventId: ulid(first),
+      siteId: `bs-${Math.floor(cam / 4)}`,
+      cameraId: cameraId(cam),
+      kind: isFace ? EventKind.EVENT_KIND_FACE : EventKind.EVENT_KIND_PLATE,
+      timeMs: first + 300,
+      firstSeenMs: first,
+      lastSeenMs: first + 1200,
+      box: { x: 400, y: 300, width: 160, height: 52 },
+      frameWidth: 1280,
+      frameHeight: 720,
+      confidence: 0.5 + r() / 2,
+      trackId: `p${i}`,
+      revision: 0,
+      detail: isFace
+        ? { $case: 'face', value: { keypoints: [{ x: 0.4, y: 0.4 }] } }
+        : {
+            $case: 'plate',
+            value: {
+              text,
+              colour: PlateColour.PLATE_COLOUR_BLUE,
+              charConfidences: Array.from(text, () => 0.9),
+              agreeingReads: 3,
+              totalReads: 4,
+            },
+          },
+      evidence: undefined,
+      modelIds: isFace ? ['blazeface-back-256'] : ['ppocr-v4-det', 'ppocr-v4-rec'],
+      direction:
+        [Direction.DIRECTION_IN, Direction.DIRECTION_OUT, Direction.DIRECTION_UNKNOWN][i % 3] ??
+        Direction.DIRECTION_UNKNOWN,
+    };
+    const pts = eventPoints(e);
+    (pts.kind === 'plate' ? plate : face).push(...pts.lines);
+    if ((i + 1) % 5000 === 0 || i === n - 1) {
+      inflight.push(post('plate', plate), post('face', face));
+      plate = [];
+      face = [];
+      if (inflight.length >= 4) {
+        await Promise.all(inflight);
+        inflight = [];
+      }
+      if (performance.now() - last > 10_000) {
+        last = performance.now();
+        progress(`loaded ${i + 1} events (${Math.round((i + 1) / ((last - t0) / 1000))}/s)`);
+      }
+    }
+  }
+  await Promise.all(inflight);
+  return { loaded: n, seconds: (performance.now() - t0) / 1000, pool };
+}
+
+function grpcSearch(
+  client: EventServiceClient,
+  req: SearchEventsRequest,
+  key: string,
+): Promise<SearchEventsResponse> {
+  const md = new Metadata();
+  md.set('authorization', `Bearer ${key}`);
+  return new Promise((resolve, reject) => {
+    client.searchEvents(req, md, { deadline: Date.now() + 60_000 }, (err: ServiceError | null, res) => {
+      if (err !== null) reject(err);
+      else resolve(res);
+    });
+  });
+}
+
+interface SearchFigures {
+  queries: number;
+  errors: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  byKind: Record<string, number>;
+  qps: number;
+}
+
+/** `clients` loops for `seconds`, each issuing `one()` back to back. */
+async function runClients(
+  clients: number,
+  seconds: number,
+  one: (r: () => number, kind: string) => Promise<void>,
+): Promise<SearchFigures> {
+  const lat: number[] = [];
+  const byKindLat: Record<string, number[]> = { plate_30d: [], camera_24h: [], district_24h: [] };
+  let errors = 0;
+  const until = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      const r = rng(SEED + 100 + c);
+      while (performance.now() < until) {
+        const x = r();
+        const kind = x < 0.5 ? 'plate_30d' : x < 0.8 ? 'camera_24h' : 'district_24h';
+        const s = performance.now();
+        try {
+          await one(r, kind);
+          const ms = performance.now() - s;
+          lat.push(ms);
+          byKindLat[kind]?.push(ms);
+        } catch {
+          // Counted: the figure reports how many failed (deadline, index errors).
+          errors += 1;
+        }
+      }
+    }),
+  );
+  const p = percentiles(lat);
+  return {
+    queries: lat.length,
+    errors,
+    ...p,
+    byKind: Object.fromEntries(Object.entries(byKindLat).map(([k, v]) => [k, percentiles(v).p95])),
+    qps: Math.round(lat.length / ((performance.now() - t0) / 1000)),
+  };
+}
+
+// ---- Fan-out subscribers (worker thread) ----------------------------------------------------
+
+interface FanoutJob {
+  apiFanout: true;
+  address: string;
+  key: string;
+  subscribers: number;
+  maxBatch: number;
+}
+
+function fanoutWorker(job: FanoutJob): void {
+  const port = parentPort;
+  if (port === null) return;
+  const latencies: number[][] = Array.from({ length: job.subscribers }, () => []);
+  const clients: EventServiceClient[] = [];
+  let connected = 0;
+  const calls: { cancel(): void }[] = [];
+  for (let i = 0; i < job.subscribers; i++) {
+    const client = new EventServiceClient(job.address, credentials.createInsecure(), {
+      // Separate connections, like separate integrators.
+      'grpc.use_local_subchannel_pool': 1,
+    });
+    clients.push(client);
+    const md = new Metadata();
+    md.set('authorization', `Bearer ${job.key}`);
+    const call = client.streamEvents(
+      {
+        reason: 'bench fan-out measurement',
+        filter: undefined,
+        includeEvidence: false,
+        resumeCursor: '',
+        fromMs: 0,
+        maxBatch: job.maxBatch,
+      },
+      md,
+    );
+    let first = true;
+    call.on('data', (m: StreamEventsResponse) => {
+      if (first) {
+        first = false;
+        connected += 1;
+        if (connected === job.subscribers) port.postMessage({ ready: true });
+      }
+      const t = Date.now();
+      if (m.event !== undefined) latencies[i]?.push(t - m.event.lastSeenMs);
+      for (const e of m.events) latencies[i]?.push(t - e.lastSeenMs);
+    });
+    call.on('error', (err: ServiceError) => {
+      if (err.code !== status.CANCELLED) port.postMessage({ error: `${err.code} ${err.details}` });
+    });
+    calls.push(call);
+  }
+  port.on('message', (m: { stop?: boolean }) => {
+    if (m.stop !== true) return;
+    for (const c of calls) c.cancel();
+    for (const c of clients) c.close();
+    port.postMessage({ latencies });
+  });
+}
+
+if (!isMainThread && (workerData as Partial<FanoutJob> | null)?.apiFanout === true) {
+  fanoutWorker(workerData as FanoutJob);
+}
+
+async function fanout(
+  env: ApiEnv,
+  grpc: GrpcServer,
+  p: Params,
+  maxBatch: number,
+  prefix: string,
+  progress: (msg: string) => void,
+): Promise<Record<string, unknown>> {
+  const boot = new URL('../../../edge-agent/src/detect/worker-boot.mjs', import.meta.url);
+  const job: FanoutJob = {
+    apiFanout: true,
+    address: grpc.address,
+    key: env.keys.keyAll,
+    subscribers: p.subscribers,
+    maxBatch,
+  };
+  const worker = new Worker(boot, {
+    workerData: { ...job, entry: pathToFileURL(import.meta.filename).href },
+  });
+  const ready = new Promise<void>((resolve, reject) => {
+    worker.on('message', (m: { ready?: boolean; error?: string }) => {
+      if (m.ready === true) resolve();
+      if (m.error !== undefined) progress(`subscriber error: ${m.error}`);
+    });
+    worker.on('error', reject);
+  });
+  // Checkpoints come every heartbeat: the first one tells each subscriber it is connected.
+  await ready;
+  progress(
+    `${p.subscribers} subscribers (max_batch ${maxBatch}) connected; publishing ${p.rate} events/s for ${p.fanoutS} s`,
+  );
+  let published = 0;
+  let n = 0;
+  const total = p.rate * p.fanoutS;
+  const ids = createUlidFactory((b) => {
+    for (let i = 0; i < b.length; i++) b[i] = (n * 31 + i) & 0xff;
+  });
+  const t0 = Date.now();
+  const cpu0 = process.cpuUsage();
+  const elu0 = performance.eventLoopUtilization();
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const due = Math.min(total, Math.floor(((Date.now() - t0) / 1000) * p.rate));
+      const batch: Event[] = [];
+      while (published + batch.length < due) {
+        n += 1;
+        const now = Date.now();
+        batch.push({
+          eventId: ids(now),
+          siteId: 'bs-0',
+          cameraId: cameraId(n % BENCH_CAMERAS),
+          kind: EventKind.EVENT_KIND_PLATE,
+          timeMs: now,
+          firstSeenMs: now,
+          lastSeenMs: now,
+          box: undefined,
+          frameWidth: 1280,
+          frameHeight: 720,
+          confidence: 0.9,
+          trackId: `f${n}`,
+          revision: 0,
+          detail: {
+            $case: 'plate',
+            value: {
+              text: `京A${String(10000 + (n % 90000))}`,
+              colour: PlateColour.PLATE_COLOUR_BLUE,
+              charConfidences: [],
+              agreeingReads: 3,
+              totalReads: 3,
+            },
+          },
+          evidence: undefined,
+          modelIds: ['ppocr-v4-rec'],
+          direction: Direction.DIRECTION_IN,
+        });
+      }
+      if (batch.length > 0) env.live.publish(...batch);
+      published += batch.length;
+      if (published >= total) resolve();
+      else setTimeout(tick, 10);
+    };
+    tick();
+  });
+  const elapsed = (Date.now() - t0) / 1000;
+  await sleep(2000); // let the last events arrive
+  const cpu = process.cpuUsage(cpu0);
+  const elu = performance.eventLoopUtilization(elu0);
+  const wallS = (Date.now() - t0) / 1000;
+  const result = await new Promise<{ latencies: number[][] }>((resolve) => {
+    worker.on('message', (m: { latencies?: number[][] }) => {
+      if (m.latencies !== undefined) resolve({ latencies: m.latencies });
+    });
+    worker.postMessage({ stop: true });
+  });
+  await worker.terminate();
+  const all = result.latencies.flat();
+  const third = Math.floor(published / 3);
+  const firstThird = result.latencies.flatMap((l) => l.slice(0, third));
+  const lastThird = result.latencies.flatMap((l) => l.slice(l.length - third));
+  const p95 = percentiles(all);
+  const figures: Record<string, unknown> = {
+    subscribers: p.subscribers,
+    rate_per_s: Math.round(published / elapsed),
+    published: published,
+    delivered: all.length,
+    delivered_share: Math.round((all.length / (published * p.subscribers)) * 10000) / 10000,
+    p50_ms: p95.p50,
+    p95_ms: p95.p95,
+    p99_ms: p95.p99,
+    max_ms: p95.max,
+    first_third_p95_ms: percentiles(firstThird).p95,
+    last_third_p95_ms: percentiles(lastThird).p95,
+    // CPU of this process (server and subscriber thread together) over the run and its drain,
+    // and the server thread's event-loop utilisation: on a busy shared machine the latency
+    // reflects the CPU share the process got; the CPU per message does not.
+    process_cpu_percent: Math.round(((cpu.user + cpu.system) / 1e6 / wallS) * 100),
+    process_cpu_us_per_event: Math.round((cpu.user + cpu.system) / Math.max(1, all.length)),
+    server_loop_utilisation: Math.round(elu.utilization * 100) / 100,
+  };
+  return Object.fromEntries(Object.entries(figures).map(([k, v]) => [`${prefix}_${k}`, v]));
+}
+
+// ---- Search ---------------------------------------------------------------------------------
+
+async function search(
+  env: ApiEnv,
+  influxd: InfluxdHandle,
+  grpc: GrpcServer,
+  app: FastifyInstance,
+  p: Params,
+  progress: (msg: string) => void,
+): Promise<Record<string, unknown>> {
+  const endMs = Date.now() - 60_000;
+  progress(`loading ${p.events} events over 30 days`);
+  const load = await loadEvents(influxd, env.index.names.database, p.events, endMs, progress);
+  progress(`loaded in ${load.seconds.toFixed(1)} s; settling 10 s`);
+  await sleep(10_000);
+  const district = env.deps.apiKeys.create('system', {
+    name: 'bench district key',
+    services: ['events'],
+    scope: { district: 'D1' },
+  }).key;
+  const pool = load.pool;
+  const client = new EventServiceClient(grpc.address, credentials.createInsecure());
+  const reason = 'bench search measurement';
+  const base = { reason, filter: undefined, pageSize: 100, pageToken: '', includeEvidence: false };
+  const filter = (over: Partial<NonNullable<SearchEventsRequest['filter']>>) => ({
+    kinds: [],
+    cameraIds: [],
+    siteIds: [],
+    plate: '',
+    platePattern: '',
+    minConfidence: 0,
+    direction: Direction.DIRECTION_UNSPECIFIED,
+    area: undefined,
+    ...over,
+  });
+  const range = (r: () => number, days: number) => {
+    if (days >= 30) return { fromMs: endMs - 30 * DAY_MS + HOUR_MS, toMs: endMs + 60_000 };
+    const from = endMs - 29 * DAY_MS + Math.floor(r() * 28 * DAY_MS);
+    return { fromMs: from, toMs: from + days * DAY_MS };
+  };
+  // The same mix straight on the index (no API, no audit): what the APIs add on top of it.
+  const districtCameras = env.deps.registry.cameraIdsInScope({ district: 'D1' });
+  progress(`index directly: ${p.clients} concurrent callers for ${Math.max(5, Math.round(p.searchS / 2))} s`);
+  const direct = await runClients(p.clients, Math.max(5, Math.round(p.searchS / 2)), async (r, kind) => {
+    if (kind === 'plate_30d') {
+      const plate = pool[r() < 0.7 ? Math.floor(r() * 20_000) : Math.floor(r() * pool.length)] ?? '';
+      await env.index.search({ ...range(r, 30), plate, limit: 100 });
+    } else if (kind === 'camera_24h') {
+      await env.index.search({
+        ...range(r, 1),
+        cameraIds: [cameraId(Math.floor(r() * BENCH_CAMERAS))],
+        limit: 100,
+      });
+    } else {
+      await env.index.search({ ...range(r, 1), cameraIds: districtCameras, limit: 100 });
+    }
+  });
+  progress(`index search: ${JSON.stringify(direct)}`);
+  progress(`gRPC: ${p.clients} concurrent clients for ${p.searchS} s`);
+  const g = await runClients(p.clients, p.searchS, async (r, kind) => {
+    if (kind === 'plate_30d') {
+      const plate = pool[r() < 0.7 ? Math.floor(r() * 20_000) : Math.floor(r() * pool.length)] ?? '';
+      await grpcSearch(client, { ...base, ...range(r, 30), filter: filter({ plate }) }, env.keys.keyAll);
+    } else if (kind === 'camera_24h') {
+      await grpcSearch(
+        client,
+        {
+          ...base,
+          ...range(r, 1),
+          filter: filter({ cameraIds: [cameraId(Math.floor(r() * BENCH_CAMERAS))] }),
+        },
+        env.keys.keyAll,
+      );
+    } else {
+      await grpcSearch(client, { ...base, ...range(r, 1) }, district);
+    }
+  });
+  client.close();
+  progress(`gRPC search: ${JSON.stringify(g)}`);
+
+  const addr = app.server.address();
+  const restBase = typeof addr === 'object' && addr !== null ? `http://127.0.0.1:${addr.port}` : '';
+  progress(`REST: ${p.clients} concurrent clients for ${Math.max(5, Math.round(p.searchS / 2))} s`);
+  const rest = await runClients(p.clients, Math.max(5, Math.round(p.searchS / 2)), async (r, kind) => {
+    const q = new URLSearchParams({ reason, limit: '100' });
+    let key = env.keys.keyAll;
+    if (kind === 'plate_30d') {
+      const rr = range(r, 30);
+      q.set('from_ms', String(rr.fromMs));
+      q.set('to_ms', String(rr.toMs));
+      q.set('plate', pool[Math.floor(r() * 20_000)] ?? '');
+    } else {
+      const rr = range(r, 1);
+      q.set('from_ms', String(rr.fromMs));
+      q.set('to_ms', String(rr.toMs));
+      if (kind === 'camera_24h') q.set('camera_id', cameraId(Math.floor(r() * BENCH_CAMERAS)));
+      else key = district;
+    }
+    const res = await fetch(`${restBase}/api/v1/events?${q.toString()}`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+    await res.arrayBuffer();
+  });
+  progress(`REST search: ${JSON.stringify(rest)}`);
+  return {
+    events: load.loaded,
+    load_s: Math.round(load.seconds),
+    search_clients: p.clients,
+    search_grpc_queries: g.queries,
+    search_grpc_errors: g.errors,
+    search_grpc_qps: g.qps,
+    search_grpc_p50_ms: g.p50,
+    search_grpc_p95_ms: g.p95,
+    search_grpc_p99_ms: g.p99,
+    search_grpc_max_ms: g.max,
+    search_grpc_plate_30d_p95_ms: g.byKind.plate_30d,
+    search_grpc_camera_24h_p95_ms: g.byKind.camera_24h,
+    search_grpc_district_24h_p95_ms: g.byKind.district_24h,
+    search_rest_queries: rest.queries,
+    search_rest_errors: rest.errors,
+    search_rest_p95_ms: rest.p95,
+    search_rest_p99_ms: rest.p99,
+    search_p95_ms: Math.max(g.p95, rest.p95),
+    search_index_direct_p95_ms: direct.p95,
+    search_index_direct_plate_30d_p95_ms: direct.byKind.plate_30d,
+    search_index_direct_district_24h_p95_ms: direct.byKind.district_24h,
+  };
+}
+
+// ---- RSS ----------------------------------------------------------------------------------
+
+async function rss(
+  influxd: InfluxdHandle,
+  p: Params,
+  progress: (msg: string) => void,
+): Promise<Record<string, unknown>> {
+  const dir = makeTempDir('api-rss');
+  progress(`preparing ${p.sites} sites (broker credentials, scrypt) and ${p.cameras} registered cameras`);
+  const siteIds = Array.from({ length: p.sites }, (_, s) => `rs-${s}`);
+  writeFileSync(join(dir.path, 'sites.json'), JSON.stringify(await siteEntries(siteIds)));
+  const db = openSqlite(join(dir.path, 'gateway.sqlite'));
+  try {
+    const registry = new Registry(db, new AuditLog(db));
+    for (const [s, siteId] of siteIds.entries()) {
+      await registry.sites.create('system', {
+        siteId,
+        name: `site ${s}`,
+        place: { district: `D${s % DISTRICTS}`, street: `S${s}` },
+      });
+    }
+    db.transaction(() => {
+      for (let n = 0; n < p.cameras; n++) {
+        const s = n % p.sites;
+        registry.cameras.create('system', {
+          cameraId: `rc-${n}`,
+          siteId: `rs-${s}`,
+          code: `RC-${n}`,
+          name: `camera ${n}`,
+          place: { district: `D${s % DISTRICTS}`, street: `S${s}` },
+          category: 'village_entrance',
+          identity: { serialNumber: `RSN-${n}` },
+        });
+      }
+    });
+  } finally {
+    db.close();
+  }
+  const tsx = join(import.meta.dirname, '..', '..', '..', 'node_modules', 'tsx', 'dist', 'loader.mjs');
+  const fixtures = join(import.meta.dirname, '..', '..', 'gateway', 'fixtures-api');
+  try {
+    const gw = spawnManaged(
+      process.execPath,
+      [
+        '--import',
+        `file://${tsx}`,
+        join(fixtures, 'bench-gateway.ts'),
+        JSON.stringify({ influxUrl: influxd.url, dir: dir.path }),
+      ],
+      {
+        name: 'bench-gateway',
+        pipeStdout: true,
+        env: { ...process.env, MALLOC_ARENA_MAX: '2' },
+        logFile: join(dir.path, 'gateway.log'),
+      },
+    );
+    const lines = createInterface({ input: gw.process.stdout ?? process.stdin });
+    let statuses = 0;
+    let ready: { broker_url: string } | undefined;
+    const readyP = new Promise<void>((resolve) => {
+      lines.on('line', (line) => {
+        const m = JSON.parse(line) as { ready?: boolean; broker_url?: string; statuses?: number };
+        if (m.ready === true) {
+          ready = { broker_url: m.broker_url ?? '' };
+          resolve();
+        }
+        if (m.statuses !== undefined) statuses = m.statuses;
+      });
+    });
+    await Promise.race([
+      readyP,
+      gw.exited.then(() => Promise.reject(new Error('bench gateway exited early (see its log)'))),
+    ]);
+    if (ready === undefined) throw new Error('not ready');
+    const rssIdle = procRss(gw.pid);
+    progress(
+      `gateway ready (RSS ${Math.round(rssIdle / 2 ** 20)} MiB); starting the fleet: ${p.cameras} cameras at ${p.sites} sites, status every 10 s`,
+    );
+    const fleet = spawnManaged(
+      process.execPath,
+      [
+        '--import',
+        `file://${tsx}`,
+        join(fixtures, 'status-fleet.ts'),
+        JSON.stringify({
+          url: ready.broker_url,
+          cameras: p.cameras,
+          sites: p.sites,
+          interval_ms: 10_000,
+          duration_ms: (p.rssS + 40) * 1000,
+        }),
+      ],
+      { name: 'status-fleet', pipeStdout: true, logFile: join(dir.path, 'fleet.log') },
+    );
+    const connectStart = Date.now();
+    let connectPeak = 0;
+    const connected = new Promise<void>((resolve) => {
+      createInterface({ input: fleet.process.stdout ?? process.stdin }).on('line', (line) => {
+        if ((JSON.parse(line) as { connected?: number }).connected !== undefined) resolve();
+      });
+    });
+    const sampler = setInterval(() => {
+      connectPeak = Math.max(connectPeak, procRss(gw.pid));
+    }, 500);
+    await Promise.race([
+      connected,
+      fleet.exited.then(() => Promise.reject(new Error('fleet exited early (see its log)'))),
+    ]);
+    clearInterval(sampler);
+    const connectS = (Date.now() - connectStart) / 1000;
+    progress(
+      `${p.sites} sites connected in ${connectS.toFixed(1)} s (RSS peak ${Math.round(connectPeak / 2 ** 20)} MiB); warming up 30 s`,
+    );
+    const samples: { t: number; rss: number; statuses: number }[] = [];
+    const t0 = Date.now();
+    const warm = 30_000;
+    while (Date.now() - t0 < warm + p.rssS * 1000) {
+      await sleep(1000);
+      samples.push({ t: Date.now() - t0, rss: procRss(gw.pid), statuses });
+      if (samples.length % 15 === 0)
+        progress(
+          `RSS ${Math.round((samples[samples.length - 1]?.rss ?? 0) / 2 ** 20)} MiB, ${statuses} statuses applied`,
+        );
+    }
+    await fleet.stop();
+    const measured = samples.filter((s) => s.t >= warm);
+    const firstM = measured[0];
+    const lastM = measured[measured.length - 1];
+    const rate =
+      firstM !== undefined && lastM !== undefined && lastM.t > firstM.t
+        ? ((lastM.statuses - firstM.statuses) / (lastM.t - firstM.t)) * 1000
+        : 0;
+    await gw.stop();
+    return {
+      rss_cameras: p.cameras,
+      rss_sites: p.sites,
+      rss_status_per_s_target: Math.round(p.cameras / 10),
+      rss_status_per_s_applied: Math.round(rate),
+      rss_idle_bytes: rssIdle,
+      rss_connect_s: Math.round(connectS),
+      rss_connect_peak_bytes: connectPeak,
+      rss_peak_bytes: Math.max(...samples.map((s) => s.rss)),
+      rss_steady_peak_bytes: Math.max(...measured.map((s) => s.rss)),
+      rss_end_bytes: lastM?.rss ?? 0,
+      rss_growth_bytes: (lastM?.rss ?? 0) - (firstM?.rss ?? 0),
+    };
+  } finally {
+    dir.remove();
+  }
+}
+
+export async function run(args: string[], progress: (msg: string) => void): Promise<Record<string, unknown>> {
+  const p = parseArgs(args);
+  const out: Record<string, unknown> = {};
+  const influxd = await startInfluxd({ indexVersion: 'tsi1' });
+  try {
+    if (!p.skip.has('search') || !p.skip.has('fanout')) {
+      const env = await startApiEnv({
+        influxd,
+        config: {
+          limits: { requests_per_s: 100_000, burst: 100_000, max_streams: 1000 },
+          live: { heartbeat_ms: 1000 },
+        },
+      });
+      const grpc = await startGrpcServer(env.deps, { host: '127.0.0.1', port: 0 });
+      const app = await buildApiApp(env);
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      try {
+        await registerBenchCameras(env);
+        if (!p.skip.has('search')) Object.assign(out, await search(env, influxd, grpc, app, p, progress));
+        if (!p.skip.has('fanout')) {
+          await sleep(5000); // let influxd settle after the search phase
+          // Batched (max_batch 100: the events ready together in one message), then one per message.
+          Object.assign(out, await fanout(env, grpc, p, 100, 'fanout', progress));
+          Object.assign(out, await fanout(env, grpc, p, 1, 'fanout_unbatched', progress));
+        }
+      } finally {
+        await app.close();
+        await grpc.stop();
+        await env.stop();
+      }
+    }
+    if (!p.skip.has('rss')) Object.assign(out, await rss(influxd, p, progress));
+  } finally {
+    await influxd.stop();
+  }
+  out.machine_load_avg_1m = Math.round((loadavg()[0] ?? 0) * 100) / 100;
+  out.targets = 'search p95 <= 200 ms; fan-out p95 <= 250 ms; RSS <= 400 MB';
+  return out;
+}
