@@ -1,42 +1,50 @@
 /**
  * `npm run demo`: the whole system on this machine, on loopback.
  *
- * The gateway (its own InfluxDB child process, embedded MQTT broker, ingest into the index and
- * the evidence store), the test bench's simulated site — three ONVIF cameras streaming scenes
- * with plates and faces over RTSP — and the edge agent (a child process, as on a site NVR)
- * discovering, capturing and analysing them and sending events through its spool over MQTT to
- * the gateway. Runs until Ctrl-C; `--duration-s N` stops it after N seconds.
+ * The gateway (its SQLite registry and users, its own InfluxDB child process, embedded MQTT
+ * broker, ingest, the web UI, REST and gRPC APIs), the test bench's simulated site — three ONVIF
+ * cameras streaming scenes with plates and faces over RTSP — and the edge agent (a child process,
+ * as on a site NVR) discovering them, analysing the two registered ones and sending events through
+ * its spool over MQTT to the gateway. Seeded through the REST API like a county (test/demo/stack.ts:
+ * users in two districts, one site, two cameras registered, one left for the installer), with a
+ * week of backfilled history (test/demo/backfill.ts). Prints the UI's URL and the demo users'
+ * credentials. Runs until Ctrl-C; `--duration-s N` stops it after N seconds.
  *
- *   tsx test/demo/main.ts [--duration-s N] [--ready-json]
+ *   tsx test/demo/main.ts [--port N] [--duration-s N] [--history-days N] [--ready-json]
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { makeTempDir, spawnManaged } from '../bench/lifetime.ts';
-import { randomBytes } from 'node:crypto';
-import { startGatewayApp } from '../../gateway/src/app.ts';
-import { hashSitePassword } from '../../gateway/src/broker/passwords.ts';
-import { parseConfig } from '../../gateway/src/config/load.ts';
-import { freePort, waitFor } from '../bench/wait.ts';
+import { makeTempDir } from '../bench/lifetime.ts';
+import { waitFor } from '../bench/wait.ts';
 import type { SceneProgress } from '../scene/generate.ts';
-import { startSimulatedSite } from '../sim/site.ts';
+import { backfillHistory } from './backfill.ts';
+import { UI_USERS, startFullStack } from './stack.ts';
 
-const EDGE_BIN = join(import.meta.dirname, '..', '..', 'edge-agent', 'bin', 'edge-agent');
-
-const USAGE = `usage: npm run demo [-- --duration-s N] [-- --ready-json]
-  --duration-s N  stop after N seconds (default: run until Ctrl-C)
-  --ready-json    print one JSON line describing every endpoint once ready (for tests)`;
+const USAGE = `usage: npm run demo [-- --port N] [-- --duration-s N] [-- --history-days N] [-- --ready-json]
+  --port N          the web UI and REST API port (default 9480; 0 = any free port)
+  --duration-s N    stop after N seconds (default: run until Ctrl-C)
+  --history-days N  days of synthetic history to backfill (default 7; 0 = none)
+  --ready-json      print one JSON line describing every endpoint once ready (for tests)`;
 
 /** The JSON line `--ready-json` prints: every endpoint of the running demo. */
 export interface DemoReady {
   ready: true;
+  /** The web UI. */
+  ui_url: string;
+  /** The gateway's UI, REST API (/api/v1), /docs, /healthz and /metrics. */
+  gateway_http_url: string;
+  grpc_address: string;
   influxdb_url: string;
   mqtt_url: string;
-  /** The gateway's /healthz and /metrics. */
-  gateway_http_url: string;
   /** The edge agent's /metrics and /healthz. */
   edge_health_url: string;
+  /** Demo users of the web UI and REST API. */
+  users: { username: string; password: string; role: string; scope: Record<string, string> }[];
+  /** Backfilled history events. */
+  history_events: number;
+  /** The registered (analysed) cameras. */
+  registered_cameras: string[];
+  /** ONVIF/RTSP credentials of the simulated cameras. */
   credentials: { username: string; password: string };
   cameras: {
     name: string;
@@ -48,11 +56,20 @@ export interface DemoReady {
   }[];
 }
 
-function parse(): { durationS: number | undefined; readyJson: boolean } {
+interface Args {
+  port: number;
+  durationS: number | undefined;
+  historyDays: number;
+  readyJson: boolean;
+}
+
+function parse(): Args {
   try {
     const { values } = parseArgs({
       options: {
+        port: { type: 'string', default: '9480' },
         'duration-s': { type: 'string' },
+        'history-days': { type: 'string', default: '7' },
         'ready-json': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -61,12 +78,19 @@ function parse(): { durationS: number | undefined; readyJson: boolean } {
       console.log(USAGE);
       process.exit(0);
     }
-    const raw = values['duration-s'];
-    const durationS = raw === undefined ? undefined : Number(raw);
-    if (durationS !== undefined && !(Number.isFinite(durationS) && durationS > 0)) {
-      throw new Error(`--duration-s must be a positive number of seconds, got "${raw ?? ''}"`);
-    }
-    return { durationS, readyJson: values['ready-json'] };
+    const num = (name: string, raw: string | undefined, ok: (n: number) => boolean): number | undefined => {
+      if (raw === undefined) return undefined;
+      const n = Number(raw);
+      if (!ok(n)) throw new Error(`--${name} is not valid: "${raw}"`);
+      return n;
+    };
+    return {
+      port: num('port', values.port, (n) => Number.isInteger(n) && n >= 0 && n < 65536) ?? 9480,
+      durationS: num('duration-s', values['duration-s'], (n) => Number.isFinite(n) && n > 0),
+      historyDays:
+        num('history-days', values['history-days'], (n) => Number.isInteger(n) && n >= 0 && n <= 30) ?? 7,
+      readyJson: values['ready-json'],
+    };
   } catch (err) {
     console.error(`demo: ${(err as Error).message}\n${USAGE}`);
     process.exit(2);
@@ -120,102 +144,72 @@ async function main(): Promise<void> {
       work.remove();
       return Promise.resolve();
     });
-    const siteId = 'demo-village';
-    const sitePassword = randomBytes(12).toString('base64url');
-    const sitesFile = join(work.path, 'sites.json');
-    const hashes = await hashSitePassword(sitePassword);
-    writeFileSync(
-      sitesFile,
-      JSON.stringify({
-        sites: [
-          {
-            site_id: siteId,
-            password_hash: hashes.passwordHash,
-            mosquitto_password_hash: hashes.mosquittoPasswordHash,
-          },
-        ],
-      }),
+    log.info(
+      'starting the gateway (InfluxDB child, embedded MQTT broker, ingest, UI, REST and gRPC APIs), the simulated site and the edge agent',
     );
-    log.info('starting the gateway: InfluxDB (child process), embedded MQTT broker, ingest (loopback)');
-    const gateway = await startGatewayApp({
-      config: parseConfig({
-        data_dir: join(work.path, 'gateway'),
-        http: { port: 0 },
-        api: { grpc: { port: 0 } },
-        broker: { port: 0, sites_file: sitesFile },
-        influx: { mode: 'child' },
-      }),
+    const stack = await startFullStack({
+      dir: work.path,
       logger: log.child({ program: 'gateway' }),
+      ports: { http: args.port },
+      onSceneProgress: progressPrinter(log),
     });
-    stops.push(() => gateway.stop());
+    stops.push(() => stack.stop());
+    const { app, site } = stack;
 
-    log.info('starting simulated site: scenes, RTSP server, ONVIF cameras');
-    const site = await startSimulatedSite({ onProgress: progressPrinter(log), logger: log });
-    stops.push(() => site.stop());
-
-    log.info('starting the edge agent (child process) on the simulated site');
-    const edgePort = await freePort();
-    const edgeConfig = join(work.path, 'edge-agent.json');
-    writeFileSync(
-      edgeConfig,
-      JSON.stringify(
-        {
-          site_id: siteId,
-          http: { port: edgePort },
-          data_dir: join(work.path, 'edge'),
-          mqtt: { url: gateway.brokerUrl, password_env: 'DEMO_SITE_PASSWORD' },
-          capture_discovered: true,
-          default_credentials: {
-            username: site.credentials.username,
-            password: { env: 'DEMO_CAMERA_PASSWORD' },
-          },
-          discovery: {
-            unicast_targets: site.cameras.map((c) => ({ host: '127.0.0.1', port: c.discoveryPort })),
-            reprobe_interval_ms: 30_000,
-          },
-          capture: { fps: 2 },
-        },
-        null,
-        2,
-      ),
-    );
-    const edge = spawnManaged(EDGE_BIN, ['--config', edgeConfig], {
-      name: 'edge-agent',
-      env: {
-        ...process.env,
-        DEMO_CAMERA_PASSWORD: site.credentials.password,
-        DEMO_SITE_PASSWORD: sitePassword,
-      },
-      logFile: join(work.path, 'edge-agent.log'),
-    });
-    stops.push(async () => {
-      await edge.stop();
-    });
-    const edgeHealthUrl = `http://127.0.0.1:${edgePort}`;
     await waitFor(
       async () => {
-        const body = (await (await fetch(`${edgeHealthUrl}/healthz`)).json()) as {
+        const body = (await (await fetch(`${stack.edgeHealthUrl}/healthz`)).json()) as {
           cameras: { state: string }[];
         };
-        return body.cameras.filter((c) => c.state === 'online').length === site.cameras.length
+        return body.cameras.filter((c) => c.state === 'online').length >= stack.registered.length
           ? true
           : undefined;
       },
       {
-        what: 'the edge agent to capture every camera',
+        what: 'the edge agent to capture the registered cameras',
         timeoutMs: 120_000,
-        intervalMs: 250,
-        abortIf: () =>
-          edge.running() ? undefined : `the edge agent exited; see ${join(work.path, 'edge-agent.log')}`,
+        intervalMs: 500,
+        abortIf: stack.edgeAlive,
       },
     );
 
+    let historyEvents = 0;
+    if (args.historyDays > 0) {
+      log.info({ days: args.historyDays }, 'backfilling synthetic history through MQTT and ingest');
+      let lastDecile = -1;
+      historyEvents = await backfillHistory({
+        brokerUrl: app.brokerUrl,
+        siteId: stack.siteId,
+        sitePassword: stack.sitePassword,
+        cameraIds: stack.registered.map((c) => c.cameraId),
+        days: args.historyDays,
+        onProgress: (done, total) => {
+          const decile = Math.floor((10 * done) / total);
+          if (decile > lastDecile) {
+            lastDecile = decile;
+            log.info({ percent: decile * 10, events: done, of: total }, 'backfilling history');
+          }
+        },
+      });
+    }
+
+    const users = Object.values(UI_USERS).map((u) => ({
+      username: u.username,
+      password: u.password,
+      role: u.role,
+      scope: { ...u.scope },
+    }));
     const ready: DemoReady = {
       ready: true,
-      influxdb_url: gateway.influxUrl,
-      mqtt_url: gateway.brokerUrl,
-      gateway_http_url: gateway.httpUrl,
-      edge_health_url: edgeHealthUrl,
+      ui_url: `${app.httpUrl}/ui/`,
+      gateway_http_url: app.httpUrl,
+      grpc_address: app.grpcAddress ?? '',
+      influxdb_url: app.influxUrl,
+      mqtt_url: app.brokerUrl,
+      edge_health_url: stack.edgeHealthUrl,
+      users,
+      history_events: historyEvents,
+      registered_cameras: stack.registered.map((c) => c.cameraId),
       credentials: site.credentials,
       cameras: site.cameras.map((c) => ({
         name: c.name,
@@ -230,22 +224,33 @@ async function main(): Promise<void> {
       console.log(JSON.stringify(ready));
     } else {
       const { username, password } = site.credentials;
+      const scope = (s: Record<string, string>): string =>
+        Object.keys(s).length === 0 ? 'everywhere' : Object.values(s).join(' / ');
       const lines = [
         '',
         'sharpeyes demo is running (Ctrl-C to stop)',
-        `  gateway     ${gateway.httpUrl}/healthz  ${gateway.httpUrl}/metrics`,
-        `  InfluxDB    ${gateway.influxUrl}  (child process of the gateway; database "sharpeyes")`,
-        `  MQTT        ${gateway.brokerUrl}  (embedded broker; site "${siteId}", events arrive as the cameras see plates and faces)`,
-        `  edge agent  ${edgeHealthUrl}/healthz  ${edgeHealthUrl}/metrics  (capturing every camera at 2 fps)`,
-        `  cameras     ONVIF user "${username}", password "${password}" (also for RTSP)`,
+        '',
+        `  open the web UI:  ${ready.ui_url}`,
+        '',
+        '  sign in as (user / password — role, area):',
+        ...users.map(
+          (u) => `    ${u.username.padEnd(9)} ${u.password.padEnd(22)} ${u.role}, ${scope(u.scope)}`,
+        ),
+        '',
+        `  REST API    ${app.httpUrl}/api/v1  (OpenAPI and a console at ${app.httpUrl}/docs)`,
+        `  gRPC API    ${ready.grpc_address}  (reflection on; API keys are made under Admin → API keys)`,
+        `  gateway     ${app.httpUrl}/healthz  ${app.httpUrl}/metrics`,
+        `  InfluxDB    ${app.influxUrl}  (child process of the gateway; database "sharpeyes")`,
+        `  MQTT        ${app.brokerUrl}  (embedded broker; site "${stack.siteId}")`,
+        `  edge agent  ${stack.edgeHealthUrl}/healthz  ${stack.edgeHealthUrl}/metrics`,
+        `  history     ${historyEvents} synthetic events over the last ${args.historyDays} days; live events arrive as the cameras see plates and faces`,
+        `  cameras     ${ready.registered_cameras.join(', ')} registered and analysed; the third is discovered, waiting for an installer (inst-a)`,
+        `              ONVIF user "${username}", password "${password}" (also for RTSP)`,
         ...site.cameras.map(
           (c) =>
             `    ${c.name.padEnd(22)} ONVIF ${c.onvif.xaddr}\n` +
-            `    ${''.padEnd(22)} RTSP  ${c.rtspUrl} (720p), ${c.mainRtspUrl} (1080p)\n` +
-            `    ${''.padEnd(22)} WS-Discovery probe: udp://127.0.0.1:${c.discoveryPort}`,
+            `    ${''.padEnd(22)} RTSP  ${c.rtspUrl} (720p), ${c.mainRtspUrl} (1080p)`,
         ),
-        '',
-        `  watch one:  ffplay -rtsp_transport tcp rtsp://${username}:${password}@${new URL(site.cameras[0]?.rtspUrl ?? 'rtsp://x').host}/cam1/sub`,
         '',
       ];
       console.log(lines.join('\n'));

@@ -16,7 +16,7 @@
  * `gatewayStackMissing()` says which pieces the gateway mode still lacks, so the acceptance flows
  * skip with that reason instead of failing (or passing) for the wrong one.
  */
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash, randomFillSync } from 'node:crypto';
 import { Value } from '@sinclair/typebox/value';
@@ -27,108 +27,29 @@ import { CameraState } from '../../proto/gen/sharpeyes/v1/camera.ts';
 import { DeviceAccess } from '../../proto/gen/sharpeyes/v1/discovery.ts';
 import { Direction, Event, EventKind, PlateColour } from '../../proto/gen/sharpeyes/v1/event.ts';
 import { createUlidFactory } from '../../edge-agent/src/track/ulid.ts';
-import { makeTempDir, spawnManaged, type ManagedChild } from '../bench/lifetime.ts';
+import { makeTempDir } from '../bench/lifetime.ts';
 import { startInfluxd, type InfluxdHandle } from '../bench/services/index.ts';
-import { freePort, waitFor } from '../bench/wait.ts';
+import { waitFor } from '../bench/wait.ts';
+import {
+  PLACE_A,
+  PLACE_A2,
+  PLACE_B,
+  UI_USERS,
+  apiLogin,
+  escapeXml,
+  evidenceJpegs,
+  startFullStack,
+  type ApiSession,
+  type StackEvent,
+  type UiUser,
+} from '../demo/stack.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const UI_DIR = join(REPO, 'gateway', 'ui');
-const EDGE_BIN = join(REPO, 'edge-agent', 'bin', 'edge-agent');
 
-// ---------------------------------------------------------------- the cast
-
-/** A user of the tests. */
-export interface UiUser {
-  username: string;
-  password: string;
-  role: 'admin' | 'installer' | 'operator' | 'auditor';
-  displayName: string;
-  scope: Record<string, string>;
-}
-
-/** District A and B (Chinese names: the UI is zh-CN first). */
-export const PLACE_A = { district: '青山区', street: '白石镇', community: '东村', grid: 'G1' } as const;
-export const PLACE_A2 = { district: '青山区', street: '白石镇', community: '白石村', grid: 'G3' } as const;
-export const PLACE_B = { district: '河西区', street: '柳林街道', community: '西坝村', grid: 'G7' } as const;
-
-/** Everyone the flows sign in as. */
-export const UI_USERS = {
-  admin: {
-    username: 'admin',
-    password: 'admin-password-2025',
-    role: 'admin',
-    displayName: '系统管理员',
-    scope: {},
-  },
-  /** Installer of district A (registers cameras there; no event search). */
-  installer: {
-    username: 'inst-a',
-    password: 'installer-pass-2025',
-    role: 'installer',
-    displayName: '安装员甲',
-    scope: { district: PLACE_A.district },
-  },
-  /** Operators of district A (two: an alert entry needs an approver who is not the requester). */
-  opA: {
-    username: 'op-a',
-    password: 'operator-a-pass-2025',
-    role: 'operator',
-    displayName: '值班员甲',
-    scope: { district: PLACE_A.district },
-  },
-  opA2: {
-    username: 'op-a2',
-    password: 'operator-a2-pass-2025',
-    role: 'operator',
-    displayName: '值班员乙',
-    scope: { district: PLACE_A.district },
-  },
-  /** Operator of district B only. */
-  /** Reads and verifies the audit trail. */
-  auditor: {
-    username: 'audit-1',
-    password: 'auditor-pass-2025',
-    role: 'auditor',
-    displayName: '审计员',
-    scope: {},
-  },
-  opB: {
-    username: 'op-b',
-    password: 'operator-b-pass-2025',
-    role: 'operator',
-    displayName: '值班员丙',
-    scope: { district: PLACE_B.district },
-  },
-} as const satisfies Record<string, UiUser>;
-
-/** Who the seeding uses to register cameras in both districts (installers are area-bound). */
-const SEED_INSTALLER: UiUser = {
-  username: 'inst-all',
-  password: 'installer-all-2025',
-  role: 'installer',
-  displayName: '安装总队',
-  scope: {},
-};
-
-/** An event as the REST API returns it (the fields the tests use). */
-export interface StackEvent {
-  event_id: string;
-  camera_id: string;
-  site_id: string;
-  kind: string;
-  time_ms: number;
-  first_seen_ms: number;
-  plate: { text: string; colour: string } | null;
-  evidence: { sha256: string; context_sha256: string } | null;
-}
-
-/** A logged-in REST client (cookie session), for seeding and for checks next to the browser. */
-export interface ApiSession {
-  get<T>(path: string, query?: Record<string, string | number | readonly string[] | undefined>): Promise<T>;
-  post<T>(path: string, body: unknown): Promise<T>;
-  /** Raw response of a GET (status checks). */
-  raw(path: string): Promise<Response>;
-}
+// The cast, the REST client and evidence pictures: test/demo/stack.ts.
+export { PLACE_A, PLACE_A2, PLACE_B, UI_USERS, evidenceJpegs };
+export type { ApiSession, StackEvent, UiUser };
 
 /** A running stack. */
 export interface UiStack {
@@ -162,54 +83,6 @@ export interface UiStack {
   stop(): Promise<void>;
 }
 
-// ---------------------------------------------------------------- REST client
-
-async function apiLogin(baseUrl: string, user: UiUser): Promise<ApiSession> {
-  const res = await fetch(`${baseUrl}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: user.username, password: user.password }),
-  });
-  if (!res.ok) throw new Error(`login ${user.username}: HTTP ${res.status} ${await res.text()}`);
-  const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
-  const url = (
-    path: string,
-    query: Record<string, string | number | readonly string[] | undefined> = {},
-  ): string => {
-    const q = new URLSearchParams();
-    for (const [k, v] of Object.entries(query)) {
-      if (v === undefined) continue;
-      if (Array.isArray(v)) for (const x of v as readonly string[]) q.append(k, x);
-      else q.set(k, String(v));
-    }
-    const s = q.toString();
-    return `${baseUrl}/api/v1${path}${s === '' ? '' : `?${s}`}`;
-  };
-  const check = async <T>(res: Response, what: string): Promise<T> => {
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${what}: HTTP ${res.status} ${text}`);
-    return (text === '' ? undefined : JSON.parse(text)) as T;
-  };
-  return {
-    async get<T>(path: string, query = {}) {
-      return check<T>(await fetch(url(path, query), { headers: { cookie } }), `GET ${path}`);
-    },
-    async post<T>(path: string, body: unknown) {
-      return check<T>(
-        await fetch(url(path), {
-          method: 'POST',
-          headers: { cookie, 'content-type': 'application/json' },
-          body: JSON.stringify(body),
-        }),
-        `POST ${path}`,
-      );
-    },
-    raw(path: string) {
-      return fetch(url(path), { headers: { cookie } });
-    },
-  };
-}
-
 // ---------------------------------------------------------------- the UI build
 
 let built: Promise<string> | undefined;
@@ -230,16 +103,6 @@ export function buildUi(): Promise<string> {
     return out.path;
   })();
   return built;
-}
-
-/** gateway/ui/dist (what the gateway serves by default), built if it is missing. */
-async function ensureRepoBuild(): Promise<string> {
-  const out = join(UI_DIR, 'dist');
-  if (!existsSync(join(out, 'index.html'))) {
-    const { build } = await import('vite');
-    await build({ configFile: join(UI_DIR, 'vite.config.ts'), logLevel: 'warn' });
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------- what the gateway mode needs
@@ -284,39 +147,6 @@ export function snapshotRouteExists(): boolean {
   return readdirSync(dir).some((f) =>
     /\/cameras\/:camera_id\/snapshot/.test(readFileSync(join(dir, f), 'utf8')),
   );
-}
-
-// ---------------------------------------------------------------- evidence pictures
-
-function escapeXml(s: string): string {
-  return s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-/** A plate crop and a context frame as JPEG (what an edge would attach). */
-export async function evidenceJpegs(
-  plate: string,
-  label: string,
-): Promise<{ crop: Buffer; context: Buffer }> {
-  const crop = await sharp(
-    Buffer.from(
-      `<svg xmlns="http://www.w3.org/2000/svg" width="240" height="80"><rect width="240" height="80" fill="#1d4fd1"/>` +
-        `<rect x="4" y="4" width="232" height="72" fill="none" stroke="#fff" stroke-width="3"/>` +
-        `<text x="120" y="54" font-family="WenQuanYi Zen Hei" font-size="36" fill="#fff" text-anchor="middle">${escapeXml(plate)}</text></svg>`,
-    ),
-  )
-    .jpeg({ quality: 80 })
-    .toBuffer();
-  const context = await sharp(
-    Buffer.from(
-      `<svg xmlns="http://www.w3.org/2000/svg" width="640" height="360"><rect width="640" height="360" fill="#556"/>` +
-        `<rect x="200" y="200" width="240" height="80" fill="#1d4fd1"/>` +
-        `<text x="320" y="254" font-family="WenQuanYi Zen Hei" font-size="36" fill="#fff" text-anchor="middle">${escapeXml(plate)}</text>` +
-        `<text x="12" y="28" font-family="WenQuanYi Zen Hei" font-size="20" fill="#fff">${escapeXml(label)}</text></svg>`,
-    ),
-  )
-    .jpeg({ quality: 75 })
-    .toBuffer();
-  return { crop, context };
 }
 
 // ---------------------------------------------------------------- API mode
@@ -708,190 +538,23 @@ async function startGatewayStack(): Promise<UiStack> {
   const missing = await gatewayStackMissing();
   if (missing.length > 0) throw new Error(`the gateway stack cannot start: ${missing.join('; ')}`);
   const dir = makeTempDir('ui-gateway');
-  const stops: (() => Promise<void> | void)[] = [
-    () => {
-      dir.remove();
-    },
-  ];
-  const stopAll = async (): Promise<void> => {
-    for (const s of stops.splice(0).reverse()) {
-      try {
-        await s();
-      } catch (err) {
-        console.error('ui stack: a stop failed', err);
-      }
-    }
-  };
+  let influxd: InfluxdHandle | undefined;
   try {
-    const [{ startGatewayApp }, { parseConfig }, { createLogger }, { startSimulatedSite }] =
-      await Promise.all([
-        import('../../gateway/src/app.ts'),
-        import('../../gateway/src/config/load.ts'),
-        import('../../gateway/src/log.ts'),
-        import('../sim/site.ts'),
-      ]);
-    const influxd = await startInfluxd();
-    stops.push(() => influxd.stop());
-    const adminPasswordFile = join(dir.path, 'admin-password');
-    writeFileSync(adminPasswordFile, UI_USERS.admin.password, { mode: 0o600 });
-    const raw: Record<string, unknown> = {
-      data_dir: join(dir.path, 'gateway'),
-      http: { port: 0 },
-      api: { grpc: { port: 0 } },
-      broker: { port: 0 },
-      influx: { mode: 'external' },
-      index: { url: influxd.url, database: 'sharpeyes' },
-      auth: { bootstrap_admin: { username: UI_USERS.admin.username, password_file: adminPasswordFile } },
-    };
-    // The UI section, if the config has one; else the gateway serves gateway/ui/dist.
-    const distDir = await buildUi();
-    try {
-      parseConfig({ ...raw, ui: { dist_dir: distDir } });
-      raw.ui = { dist_dir: distDir };
-    } catch {
-      // No `ui.dist_dir` in this gateway's config: it serves its default build directory.
-      await ensureRepoBuild();
-    }
+    influxd = await startInfluxd();
+    const { createLogger } = await import('../../gateway/src/log.ts');
     const { pino } = await import('pino');
     const logger = createLogger(
       process.env.LOG_LEVEL ?? 'info',
       pino.destination({ dest: join(dir.path, 'gateway.log'), sync: true }),
     );
-    const app = await startGatewayApp({ config: parseConfig(raw), logger });
-    stops.push(() => app.stop());
-    const baseUrl = app.httpUrl;
-
-    // Seed through the REST API only.
-    const admin = await apiLogin(baseUrl, UI_USERS.admin);
-    for (const u of [
-      UI_USERS.installer,
-      UI_USERS.opA,
-      UI_USERS.opA2,
-      UI_USERS.opB,
-      UI_USERS.auditor,
-      SEED_INSTALLER,
-    ]) {
-      await admin.post('/users', {
-        username: u.username,
-        password: u.password,
-        role: u.role,
-        display_name: u.displayName,
-        scope: u.scope,
-      });
-    }
-    const seeder = await apiLogin(baseUrl, SEED_INSTALLER);
-    const siteId = 'site-sim';
-    const created = await seeder.post<{ mqtt_password: string }>('/sites', {
-      site_id: siteId,
-      name: '模拟站点',
-      place: { district: PLACE_A.district, street: PLACE_A.street },
-    });
-
-    const site = await startSimulatedSite();
-    stops.push(() => site.stop());
-
-    // The edge agent, as on a site NVR: discovers the cameras by unicast probes, analyses only
-    // what the gateway's SiteConfig enables.
-    const edgePort = await freePort();
-    const edgeConfig = join(dir.path, 'edge-agent.json');
-    const edgeDir = join(dir.path, 'edge');
-    writeFileSync(
-      edgeConfig,
-      JSON.stringify({
-        site_id: siteId,
-        http: { port: edgePort },
-        data_dir: edgeDir,
-        capture_discovered: false,
-        default_credentials: { username: site.credentials.username, password: { env: 'UI_CAMERA_PASSWORD' } },
-        discovery: {
-          unicast_targets: site.cameras.map((c) => ({ host: '127.0.0.1', port: c.discoveryPort })),
-          reprobe_interval_ms: 10_000,
-        },
-        capture: { fps: 2 },
-        mqtt: { url: app.brokerUrl, password_env: 'UI_SITE_PASSWORD' },
-      }),
-    );
-    const edge: ManagedChild = spawnManaged(EDGE_BIN, ['--config', edgeConfig], {
-      name: 'edge-agent',
-      env: {
-        ...process.env,
-        UI_CAMERA_PASSWORD: site.credentials.password,
-        UI_SITE_PASSWORD: created.mqtt_password,
-      },
-      logFile: join(dir.path, 'edge-agent.log'),
-    });
-    stops.push(async () => {
-      await edge.stop();
-    });
-    const edgeAlive = (): string | undefined =>
-      edge.running() ? undefined : `the edge agent exited; see ${join(dir.path, 'edge-agent.log')}`;
-
-    // Wait for the edge's discovery report of every simulated camera.
-    interface Discovered {
-      items: {
-        site_id: string;
-        devices: {
-          identity: { endpoint_reference: string; serial_number: string };
-          registered_camera_id: string | null;
-        }[];
-      }[];
-    }
-    const devices = await waitFor(
-      async () => {
-        const d = await seeder.get<Discovered>('/discovered', { site_id: siteId });
-        const list = d.items.flatMap((s) => s.devices);
-        return list.length >= site.cameras.length ? list : undefined;
-      },
-      {
-        what: 'the edge agent to report the simulated cameras to the gateway',
-        timeoutMs: 180_000,
-        intervalMs: 1000,
-        abortIf: edgeAlive,
-      },
-    );
-    const bySerial = (serial: string) => {
-      const d = devices.find((x) => x.identity.serial_number === serial);
-      if (d === undefined) throw new Error(`camera ${serial} not discovered`);
-      return d.identity;
-    };
-    const [c1, c2, c3] = site.cameras;
-    if (c1 === undefined || c2 === undefined || c3 === undefined)
-      throw new Error('the simulated site has fewer than three cameras');
-    const register = async (
-      cam: typeof c1,
-      cameraId: string,
-      name: string,
-      place: Record<string, string>,
-      position: { latitude: number; longitude: number },
-    ) => {
-      const id = bySerial(cam.onvif.identity.serial_number);
-      await seeder.post('/cameras', {
-        camera_id: cameraId,
-        site_id: siteId,
-        code: cameraId.toUpperCase(),
-        name,
-        place,
-        position,
-        heading_deg: 90,
-        category: 'village_entrance',
-        from_device: { endpoint_reference: id.endpoint_reference },
-        analysis: { plate: true, face: true, inbound: 'left_to_right' },
-      });
-      await seeder.post(`/cameras/${cameraId}/lifecycle`, { to: 'active' });
-    };
-    // Camera 1 in district A, camera 2 in district B (so scope is seen with real detections);
-    // camera 3 stays discovered for the installer flow.
-    await register(c1, 'sim-a1', '东村村口', PLACE_A, { latitude: 30.6, longitude: 114.3 });
-    await register(c2, 'sim-b1', '西坝村村口', PLACE_B, { latitude: 30.55, longitude: 114.25 });
-    const pending = bySerial(c3.onvif.identity.serial_number);
-
-    const operator = await apiLogin(baseUrl, UI_USERS.opA);
-    const opB = await apiLogin(baseUrl, UI_USERS.opB);
+    const stack = await startFullStack({ dir: dir.path, logger, influxd, uiDistDir: await buildUi() });
+    const operator = await stack.login(UI_USERS.opA);
+    const opB = await stack.login(UI_USERS.opB);
     const plateEvent = async (
       cameraId: string,
       opts: { plate?: string; sinceMs?: number; timeoutMs?: number } = {},
     ): Promise<StackEvent> => {
-      const session = cameraId === 'sim-b1' ? opB : operator;
+      const session = cameraId === stack.cameras.b ? opB : operator;
       const since = opts.sinceMs ?? Date.now() - 10 * 60_000;
       return waitFor(
         async () => {
@@ -910,26 +573,32 @@ async function startGatewayStack(): Promise<UiStack> {
           what: `a plate event at ${cameraId}`,
           timeoutMs: opts.timeoutMs ?? 180_000,
           intervalMs: 2000,
-          abortIf: edgeAlive,
+          abortIf: stack.edgeAlive,
         },
       );
     };
+    const running = influxd;
     return {
       mode: 'gateway',
-      baseUrl,
-      uiUrl: `${baseUrl}/ui/`,
+      baseUrl: stack.app.httpUrl,
+      uiUrl: `${stack.app.httpUrl}/ui/`,
       users: UI_USERS,
       // One camera per district carries detections: a2 is a1 (the scenes give two plate cameras).
-      cameras: { a: 'sim-a1', a2: 'sim-a1', b: 'sim-b1' },
-      pending: { siteId, endpointReference: pending.endpoint_reference, serialNumber: pending.serial_number },
+      cameras: { a: stack.cameras.a, a2: stack.cameras.a, b: stack.cameras.b },
+      pending: stack.pending,
       hasCameraSnapshots: snapshotRouteExists(),
       plateEvent,
       simulateEdge: undefined,
-      login: (user) => apiLogin(baseUrl, user),
-      stop: stopAll,
+      login: stack.login,
+      async stop() {
+        await stack.stop();
+        await running.stop();
+        dir.remove();
+      },
     };
   } catch (err) {
-    await stopAll();
+    await influxd?.stop();
+    dir.remove();
     throw err;
   }
 }

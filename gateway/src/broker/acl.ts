@@ -3,17 +3,19 @@
  * rules are written as Mosquitto ACL lines by mosquitto-files.ts.
  *
  * - A site publishes only its own topics of the known kinds (events, agent, camera status,
- *   discovered) under `topic.sitePrefix(site)`, never its own config (which the gateway writes),
- *   and subscribes only to its own config topic, exactly (no wildcards).
+ *   discovered, snapshot responses) under `topic.sitePrefix(site)`, never its own config or
+ *   snapshot requests (which the gateway writes), and subscribes only to its own config and
+ *   snapshot request topics, exactly (no wildcards).
  * - The gateway has full access to the sharpeyes topics.
- * - Nobody publishes to `$SYS/…`; a site never receives anything but its own config.
+ * - Nobody publishes to `$SYS/…`; a site never receives anything but its own config and
+ *   snapshot requests.
  *
  * Client ids: a site's must be `edge-<site id>` (what the edge agent uses), or that followed by
  * `:` and anything (a second tool of the site); the gateway's start with `@`, which no site id
  * contains. These sets are disjoint between sites (`:` and `@` are not in site ids), so no client
  * can take over another's persistent session (and with it the session's subscriptions).
  */
-import { parseTopic, topic, TOPIC_ROOT } from '../../../proto/topics.ts';
+import { parseSnapshotTopic, parseTopic, topic, TOPIC_ROOT } from '../../../proto/topics.ts';
 import type { Principal } from './types.ts';
 
 const ROOT_PREFIX = `${TOPIC_ROOT}/`;
@@ -22,19 +24,26 @@ const ROOT_PREFIX = `${TOPIC_ROOT}/`;
 export function mayPublish(p: Principal, name: string): boolean {
   if (p.kind === 'gateway') return name.startsWith(ROOT_PREFIX) && !/[+#]/.test(name);
   const parsed = parseTopic(name);
-  return parsed !== undefined && parsed.site === p.siteId && parsed.kind !== 'config';
+  if (parsed !== undefined) return parsed.site === p.siteId && parsed.kind !== 'config';
+  const snapshot = parseSnapshotTopic(name);
+  return snapshot?.kind === 'snapshotResponse' && snapshot.site === p.siteId;
+}
+
+/** The only topics a site reads: its own config and snapshot requests. */
+function siteReads(p: Principal & { kind: 'site' }, name: string): boolean {
+  return name === topic.config(p.siteId) || name === topic.snapshotRequest(p.siteId);
 }
 
 /** Whether `p` may subscribe to the topic filter `filter`. */
 export function maySubscribe(p: Principal, filter: string): boolean {
   if (p.kind === 'gateway') return filter.startsWith(ROOT_PREFIX);
-  return filter === topic.config(p.siteId);
+  return siteReads(p, filter);
 }
 
 /** Whether a message on `name` may be delivered to `p` (defence in depth behind maySubscribe). */
 export function mayReceive(p: Principal, name: string): boolean {
   if (p.kind === 'gateway') return true;
-  return name === topic.config(p.siteId);
+  return siteReads(p, name);
 }
 
 /** Whether `p` may connect with MQTT client id `clientId`. */

@@ -7,8 +7,9 @@
  *   its `mosquitto_password_hash` (or its `password_hash` when that is already `$7$`); a site
  *   with only a scrypt hash cannot be served by Mosquitto and is reported. The gateway's own
  *   users are hashed here from their passwords.
- * - ACL file: per site, write on its own events, agent, discovered and camera status topics and
- *   read on its own config topic; the gateway's users get readwrite on every sharpeyes topic.
+ * - ACL file: per site, write on its own events, agent, discovered, camera status and snapshot
+ *   response topics and read on its own config and snapshot request topics; the gateway's users
+ *   get readwrite on every sharpeyes topic.
  *   Disabled sites get no line at all (and no password line: they cannot connect).
  *
  * Put {@link MOSQUITTO_SECURITY_CONFIG} in mosquitto.conf too: `use_username_as_clientid` stops a
@@ -17,7 +18,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, rename, writeFile } from 'node:fs/promises';
-import { TOPIC_ROOT, topic } from '../../../proto/topics.ts';
+import { filter, TOPIC_ROOT, topic } from '../../../proto/topics.ts';
 import { GatewayError } from '../errors.ts';
 import { hashMosquitto, isMosquittoHash } from './passwords.ts';
 import type { SiteCredentialEntry } from './types.ts';
@@ -92,7 +93,9 @@ export function mosquittoAclFile(input: MosquittoFilesInput): string {
       `topic write ${topic.agent(s)}`,
       `topic write ${topic.discovered(s)}`,
       `topic write ${topic.sitePrefix(s)}cameras/+/status`,
+      `topic write ${filter.siteSnapshotResponses(s)}`,
       `topic read ${topic.config(s)}`,
+      `topic read ${topic.snapshotRequest(s)}`,
       '',
     );
   }

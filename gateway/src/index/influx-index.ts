@@ -133,8 +133,13 @@ const FETCH_SLACK = 16;
 const INSTANT_FETCH = 10_000;
 /** Most points of one event id read by getEvent. */
 const MAX_LOCATED = 64;
-/** Most page rounds of one search call (each consumes at least one instant). */
+/**
+ * Most windows of one search call (a full window consumes at least one instant, a short one
+ * grows the next); the last reads everything left.
+ */
 const MAX_ROUNDS = 64;
+/** How much longer each window is than the previous one when that came back short. */
+const WINDOW_GROWTH = 4n;
 
 /** How many event ids the stale-revision check remembers. */
 const WRITTEN_REVISIONS_KEPT = 200_000;
@@ -157,6 +162,8 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
   private readonly inflight = new Map<string, Promise<void>>();
   /** Event id → highest revision written by this process, most recent last. */
   private readonly written = new LruMap<string, number>(WRITTEN_REVISIONS_KEPT);
+  /** First-window sizes of searches, by shape. */
+  private readonly windows = new WindowSizer();
 
   constructor(opts: InfluxEventIndexOptions) {
     const names = opts.retentionPolicyNames ?? { face: 'face', plate: 'plate' };
@@ -355,6 +362,15 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
     }
   }
 
+  /**
+   * One page, newest first, walked in time windows: a page needs only `limit + 1` hits, and
+   * influxd's cost grows with the span (shards, blocks) a statement covers, so the first window
+   * is as short as the expected density allows (see {@link WindowSizer}) and each window that
+   * comes back short is followed by an older one `WINDOW_GROWTH` times as long, down to the
+   * search's `from`. A window that fills up (`fetch` rows) ends at its oldest instant, which the
+   * next window reads again (or whole, when the window was that instant alone), so a page never
+   * splits an instant.
+   */
   private async page(q: ValidSearch): Promise<EventSearchPage> {
     let upperNs = msToNs(q.toMs) - 1n;
     let after: CursorPosition | undefined;
@@ -364,21 +380,30 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
     }
     const lowerNs = msToNs(q.fromMs);
     const fetch = q.limit + 1 + FETCH_SLACK;
+    const shape = this.windows.shapeOf(q);
+    let windowNs = this.windows.initial(shape, q.limit + 1, upperNs - lowerNs + 1n);
     const found: Hit[] = [];
-    let exhausted = false;
-    for (let round = 0; round < MAX_ROUNDS && !exhausted && found.length <= q.limit; round++) {
-      if (upperNs < lowerNs) {
-        exhausted = true;
-        break;
-      }
-      let hits = await this.hits(q, { upperNs }, fetch);
-      exhausted = hits.length < fetch;
-      let nextUpper = upperNs;
-      if (!exhausted) {
-        // The last instant may continue beyond this batch: leave it for the next round, unless
-        // the batch is that instant alone — then read the whole instant now.
+    let scannedNs = 0n;
+    let scannedHits = 0;
+    for (let round = 0; round < MAX_ROUNDS && upperNs >= lowerNs && found.length <= q.limit; round++) {
+      // The last round reads whatever is left, so a search always ends.
+      const lastRound = round === MAX_ROUNDS - 1;
+      const winLowerNs = lastRound || upperNs - lowerNs < windowNs ? lowerNs : upperNs - windowNs + 1n;
+      let hits = await this.hits(q, { lowerNs: winLowerNs, upperNs }, fetch);
+      let nextUpper: bigint;
+      if (hits.length < fetch) {
+        // The window is complete: go on below it with a longer one.
+        scannedNs += upperNs - winLowerNs + 1n;
+        scannedHits += hits.length;
+        nextUpper = winLowerNs - 1n;
+        windowNs *= WINDOW_GROWTH;
+      } else {
+        // The window's oldest instant may continue beyond this batch: leave it for the next
+        // round, unless the batch is that instant alone — then read the whole instant now.
         const lastNs = hits.reduce((m, h) => (h.timeNs < m ? h.timeNs : m), upperNs);
         const before = hits.filter((h) => h.timeNs > lastNs);
+        scannedNs += upperNs - lastNs;
+        scannedHits += before.length;
         if (before.length > 0) {
           hits = before;
           nextUpper = lastNs;
@@ -395,6 +420,8 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
       found.push(...latestRevisions(hits));
       upperNs = nextUpper;
     }
+    this.windows.observe(shape, scannedHits, scannedNs);
+    const exhausted = upperNs < lowerNs;
     const pageHits = found.slice(0, q.limit);
     const last = pageHits.at(-1);
     const more = found.length > q.limit || (!exhausted && last !== undefined);
@@ -606,6 +633,63 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
       }
     }
     return rows;
+  }
+}
+
+/** Shortest first window, ns (1 s). */
+const MIN_WINDOW_NS = 1_000_000_000n;
+/** First window of a search shape never seen: 1 h, or a day for an exact plate (sparse). */
+const DEFAULT_WINDOW_NS = { events: 3_600n * 1_000_000_000n, plate: 86_400n * 1_000_000_000n };
+/** How many hits a first window aims at, relative to what the page needs (margin for variance). */
+const WINDOW_MARGIN = 1.5;
+/** Weight of the newest observation in a shape's density. */
+const DENSITY_WEIGHT = 0.3;
+/** Most search shapes whose density is remembered. */
+const SHAPES_KEPT = 256;
+
+/**
+ * Sizes a search's first time window from the hit density (hits per ns) that searches of the
+ * same shape (plan, kinds, number of cameras and sites, filters) found recently, so that the first
+ * window usually holds a page: a busy area's newest 100 events lie in its last few minutes, a
+ * quiet camera's take days. Only a cost estimate: results never depend on it.
+ */
+class WindowSizer {
+  private readonly density = new LruMap<string, number>(SHAPES_KEPT);
+
+  shapeOf(q: ValidSearch): string {
+    const size = (xs: readonly string[] | undefined): string =>
+      xs === undefined ? '*' : String(Math.ceil(Math.log2(xs.length + 1)));
+    return [
+      searchPlan(q).kind,
+      q.kinds.join('+'),
+      size(q.cameraIds),
+      size(q.siteIds),
+      q.direction === undefined ? '' : 'd',
+      q.minConfidence === undefined ? '' : 'c',
+    ].join('|');
+  }
+
+  /** The first window for `need` hits of shape `shape` in a range of `rangeNs`. */
+  initial(shape: string, need: number, rangeNs: bigint): bigint {
+    const d = this.density.get(shape);
+    let w: bigint;
+    if (d === undefined) {
+      w = shape.startsWith('plate-exact') ? DEFAULT_WINDOW_NS.plate : DEFAULT_WINDOW_NS.events;
+    } else if (d <= 0) {
+      w = rangeNs;
+    } else {
+      const ns = (need * WINDOW_MARGIN) / d;
+      w = ns >= Number(rangeNs) ? rangeNs : BigInt(Math.ceil(ns));
+    }
+    return w < MIN_WINDOW_NS ? MIN_WINDOW_NS : w;
+  }
+
+  /** Record what a search found: `hits` in `spanNs` of time read completely. */
+  observe(shape: string, hits: number, spanNs: bigint): void {
+    if (spanNs <= 0n) return;
+    const d = hits / Number(spanNs);
+    const prev = this.density.get(shape);
+    this.density.set(shape, prev === undefined ? d : prev + DENSITY_WEIGHT * (d - prev));
   }
 }
 

@@ -72,8 +72,30 @@ export function freeLoopbackPort(): Promise<number> {
   });
 }
 
-/** The config file: everything that can listen is on 127.0.0.1 or off. */
-export function managedInfluxdConfig(c: { dir: string; port: number; rpcPort: number }): string {
+/** What {@link influxdConfig} writes. */
+export interface InfluxdConfigOptions {
+  /** Directory holding meta/, data/ and wal/. */
+  dir: string;
+  /** HTTP port on 127.0.0.1. */
+  port: number;
+  /** Port of the RPC (backup/restore) service on 127.0.0.1. */
+  rpcPort: number;
+  /**
+   * TSM index: `tsi1` (default: on-disk, what the gateway runs) or influxd's own default `inmem`.
+   * With 4 096 plate buckets per shard, tsi1 keeps influxd's heap small; the query cost of the
+   * index's searches is the same with either (docs/decisions.md decision 10).
+   */
+  indexVersion?: 'tsi1' | 'inmem';
+  /** influxd's log level. Default `warn`. */
+  logLevel?: 'debug' | 'info' | 'warn' | 'error';
+}
+
+/**
+ * influxd's config file — the one writer of it, for the managed child and the test harness
+ * (test/bench/services/influxd.ts). Everything that can listen is on 127.0.0.1 or off: the HTTP
+ * API, the RPC service (top-level `bind-address`), and every input plugin `influxd config` lists.
+ */
+export function influxdConfig(c: InfluxdConfigOptions): string {
   const q = (s: string): string => JSON.stringify(s);
   return `reporting-enabled = false
 bind-address = ${q(`127.0.0.1:${c.rpcPort}`)}
@@ -85,7 +107,7 @@ bind-address = ${q(`127.0.0.1:${c.rpcPort}`)}
 [data]
   dir = ${q(join(c.dir, 'data'))}
   wal-dir = ${q(join(c.dir, 'wal'))}
-  index-version = "tsi1"
+  index-version = ${q(c.indexVersion ?? 'tsi1')}
   query-log-enabled = false
 
 [monitor]
@@ -104,7 +126,7 @@ bind-address = ${q(`127.0.0.1:${c.rpcPort}`)}
   unix-socket-enabled = false
 
 [logging]
-  level = "warn"
+  level = ${q(c.logLevel ?? 'warn')}
   suppress-logo = true
 
 [ifql]
@@ -185,7 +207,7 @@ export async function startManagedInfluxd(opts: ManagedInfluxdOptions): Promise<
 
   const spawnOnce = async (): Promise<ChildProcess> => {
     const rpcPort = await freeLoopbackPort();
-    writeFileSync(configPath, managedInfluxdConfig({ dir: opts.dir, port, rpcPort }));
+    writeFileSync(configPath, influxdConfig({ dir: opts.dir, port, rpcPort }));
     const args = ['run', '-config', configPath];
     const [cmd, argv] =
       setpriv === undefined
