@@ -34,10 +34,12 @@ import type { SiteStateReader } from './ingest/site-state.ts';
 import { cameraStatusFeedFromSiteState, LiveEventBus } from './live/index.ts';
 import type { Logger } from './log.ts';
 import { bridgeEdgeReports } from './wiring/edge-reports.ts';
+import { startEvidenceRetention } from './wiring/evidence-retention.ts';
 import { IngestStatsWindow } from './wiring/ingest-stats.ts';
 import { startMaintenance } from './wiring/maintenance.ts';
 import { startMosquittoSync } from './wiring/mosquitto-sync.ts';
 import { SiteConfigPush } from './wiring/site-config-push.ts';
+import { MqttSnapshotSource } from './wiring/snapshots.ts';
 import { openStores, type Stores } from './wiring/stores.ts';
 
 /** The gateway's version, from package.json. */
@@ -83,7 +85,8 @@ export interface GatewayApp {
   stop(): Promise<void>;
 }
 
-async function openIndex(
+/** Open the event index, retrying while InfluxDB is not answering yet (up to `influx.start_timeout_ms`). */
+export async function openIndex(
   config: GatewayConfig,
   url: string,
   logger: Logger,
@@ -264,11 +267,35 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
       metrics: registry,
     });
     stops.push(() => configPush.stop());
+    // Live snapshots: asked of the edges over MQTT, on a connection of their own.
+    const snapshots = new MqttSnapshotSource({
+      url: internalUrl,
+      clientId: `${b.client_id}-snapshots`,
+      username: b.username,
+      password,
+      ...(brokerCa !== undefined && { ca: brokerCa }),
+      reconnectPeriodMs: b.reconnect_period_ms,
+      siteOfCamera: (cameraId) => stores.registry.cameras.get(cameraId)?.siteId,
+      logger,
+      metrics: registry,
+    });
+    stops.push(() => snapshots.stop());
     stops.push(
       startMaintenance({
         stores,
         statusFlushIntervalMs: config.registry.status_flush_interval_ms,
         statusRetentionDays: config.registry.status_retention_days,
+        logger,
+      }),
+    );
+    stops.push(
+      startEvidenceRetention({
+        dir: evidence.dir,
+        keepMs:
+          (Math.max(config.index.retention_days.face, config.index.retention_days.plate) * 24 +
+            config.index.shard_duration_hours) *
+          3_600_000,
+        audit: stores.audit,
         logger,
       }),
     );
@@ -288,6 +315,7 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
       evidence,
       live,
       cameraStatus: cameraStatusFeedFromSiteState(ingest.siteState),
+      snapshots,
       ingestStats: (fromMs, toMs) => Promise.resolve(ingestStats.stats(fromMs, toMs)),
       reasonRules: authRulesFromConfig(config.auth).reason,
       config: config.api,
@@ -389,7 +417,7 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
 }
 
 /** The UI build to serve, or undefined (UI off, or the default build missing: a warning). */
-function uiDistDir(config: GatewayConfig, log: Logger): string | undefined {
+export function uiDistDir(config: GatewayConfig, log: Logger): string | undefined {
   if (!config.ui.enabled) return undefined;
   if (config.ui.dist_dir !== undefined) return config.ui.dist_dir;
   if (existsSync(join(DEFAULT_UI_DIST, 'index.html'))) return DEFAULT_UI_DIST;
