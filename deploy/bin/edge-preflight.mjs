@@ -12,8 +12,9 @@
  */
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import process from 'node:process';
 import { parseArgs } from 'node:util';
-import { loadConfigFile } from '../../edge-agent/src/config/load.ts';
+import { defaultCredentials, loadConfigFile, resolveCredentials } from '../../edge-agent/src/config/load.ts';
 import { loadManifest, resolveModel } from '../../edge-agent/src/detect/models.ts';
 
 const { values } = parseArgs({
@@ -66,6 +67,16 @@ function checkConfig(path) {
     process.exit(2);
   }
   ok(`configuration ${path} (site ${config.site_id}, ${config.cameras.length} cameras)`);
+  // Secrets the agent resolves at start: an unset variable or unreadable file stops it (exit 2).
+  try {
+    if (defaultCredentials(config) !== undefined) ok('default_credentials: the password resolves');
+    for (const [i, cam] of config.cameras.entries()) {
+      if (cam.credentials !== undefined) resolveCredentials(cam.credentials, `/cameras/${i}/credentials`);
+    }
+  } catch (err) {
+    process.stdout.write(`FAIL ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(2);
+  }
 
   const ffmpeg = config.capture.ffmpeg_path;
   if (canAccess(ffmpeg, constants.X_OK)) ok(`ffmpeg ${ffmpeg}`);
@@ -82,7 +93,8 @@ function checkConfig(path) {
     else bad(`data_dir ${dataDir} is not a writable directory for uid ${process.getuid?.() ?? '?'}`);
   } else {
     const parent = existingAncestor(dataDir);
-    if (canAccess(parent, constants.W_OK | constants.X_OK)) ok(`data_dir ${dataDir} can be created in ${parent}`);
+    if (canAccess(parent, constants.W_OK | constants.X_OK))
+      ok(`data_dir ${dataDir} can be created in ${parent}`);
     else bad(`data_dir ${dataDir} does not exist and ${parent} is not writable`);
   }
 
@@ -101,7 +113,9 @@ function checkConfig(path) {
       else bad(`mqtt.password_env ${mqtt.password_env} is not set in the environment`);
     }
     if (mqtt.url.startsWith('mqtt://')) {
-      process.stdout.write(`warn mqtt.url ${mqtt.url} is not TLS: the site password crosses the uplink in clear\n`);
+      process.stdout.write(
+        `warn mqtt.url ${mqtt.url} is not TLS: the site password crosses the uplink in clear\n`,
+      );
     }
   }
 }

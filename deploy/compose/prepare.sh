@@ -5,8 +5,10 @@
 #   certs/ca/ca.key, ca.crt              the site CA (keep ca.key offline after use)
 #   certs/mosquitto/server.{key,crt}     Mosquitto's TLS certificate (SANs from --host), ca.crt
 #   secrets/ingest_mqtt_password         the gateway ingest's MQTT password (random)
-#   config/sites.json                    the site list (empty; add sites: docs/ops.md)
-#   mosquitto/auth/                      where the one-shot service writes Mosquitto's files
+#   secrets/admin_password               the first web UI admin's password (random; user "admin")
+#
+# Mosquitto and the gateway run as the same uid (10001): Mosquitto reads the password and ACL
+# files the gateway writes. Sites are added in the gateway (web UI or REST API), not here.
 #
 # Existing files are kept, so running it again is harmless. Certificate rotation:
 #   prepare.sh --renew-server-cert --host …   new server key and certificate from the same CA
@@ -21,9 +23,8 @@ dir=$(cd "$(dirname "$0")" && pwd)
 hosts=()
 days=825
 renew=0
-# The uids the containers run as: Mosquitto's image user and the gateway image's user.
-mosquitto_uid=1883
-gateway_uid=10001
+# The uid the gateway and Mosquitto containers run as (the gateway image's user).
+uid=10001
 
 die() {
   printf 'prepare: %s\n' "$*" >&2
@@ -45,13 +46,13 @@ done
 command -v openssl >/dev/null || die "openssl is needed: apt-get install openssl"
 [[ -d $dir ]] || die "$dir is not a directory"
 if ((EUID != 0)); then
-  die "run as root: the files are given to the containers' users (uid $mosquitto_uid, $gateway_uid)"
+  die "run as root: the files are given to the containers' user (uid $uid)"
 fi
 
 umask 077
-install -d -m 0755 "$dir/certs" "$dir/secrets" "$dir/config" "$dir/mosquitto"
+install -d -m 0755 "$dir/certs" "$dir/secrets"
 install -d -m 0700 "$dir/certs/ca"
-install -d -m 0750 -o "$mosquitto_uid" -g "$mosquitto_uid" "$dir/certs/mosquitto" "$dir/mosquitto/auth"
+install -d -m 0750 -o "$uid" -g "$uid" "$dir/certs/mosquitto"
 
 # --- the site CA ----------------------------------------------------------------------------
 ca_key="$dir/certs/ca/ca.key"
@@ -66,7 +67,7 @@ if [[ ! -f $ca_key ]]; then
   chmod 0644 "$ca_crt"
   say "made the site CA: $ca_crt (copy it to every edge as mqtt.ca_file; keep ca.key offline)"
 fi
-install -m 0644 -o "$mosquitto_uid" -g "$mosquitto_uid" "$ca_crt" "$dir/certs/mosquitto/ca.crt"
+install -m 0644 -o "$uid" -g "$uid" "$ca_crt" "$dir/certs/mosquitto/ca.crt"
 
 # --- Mosquitto's server certificate ---------------------------------------------------------
 srv_key="$dir/certs/mosquitto/server.key"
@@ -88,32 +89,24 @@ if [[ ! -f $srv_crt || $renew == 1 ]]; then
     -CAserial "$dir/certs/ca/ca.srl" -days "$days" -sha256 -extfile "$tmp/ext.cnf" -out "$tmp/server.crt" 2>/dev/null
   openssl verify -CAfile "$ca_crt" "$tmp/server.crt" >/dev/null || die "the new server certificate does not verify"
   # Key first, then certificate, each replaced atomically (rename), owned by Mosquitto.
-  install -m 0400 -o "$mosquitto_uid" -g "$mosquitto_uid" "$tmp/server.key" "$srv_key.new"
-  install -m 0444 -o "$mosquitto_uid" -g "$mosquitto_uid" "$tmp/server.crt" "$srv_crt.new"
+  install -m 0400 -o "$uid" -g "$uid" "$tmp/server.key" "$srv_key.new"
+  install -m 0444 -o "$uid" -g "$uid" "$tmp/server.crt" "$srv_crt.new"
   mv -f "$srv_key.new" "$srv_key"
   mv -f "$srv_crt.new" "$srv_crt"
   say "server certificate for $san, valid $days days: $srv_crt"
   ((renew == 0)) || say "restart Mosquitto to load it: docker compose restart mosquitto"
 fi
 
-# --- the ingest's MQTT password -------------------------------------------------------------
-pw="$dir/secrets/ingest_mqtt_password"
-if [[ ! -f $pw ]]; then
-  openssl rand -base64 33 | tr -d '\n/+=' >"$pw"
-  say "made the ingest MQTT password: $pw"
-fi
-# Read by the gateway (uid $gateway_uid) and by mosquitto-files (gid $mosquitto_uid).
-chown "$gateway_uid:$mosquitto_uid" "$pw"
-chmod 0440 "$pw"
-
-# --- the site list --------------------------------------------------------------------------
-sites="$dir/config/sites.json"
-if [[ ! -f $sites ]]; then
-  printf '{ "sites": [] }\n' >"$sites"
-  say "made an empty site list: $sites (add sites: docs/ops.md)"
-fi
-chown "root:$mosquitto_uid" "$sites"
-chmod 0640 "$sites"
+# --- secrets: random passwords, read by the gateway only ------------------------------------
+for name in ingest_mqtt_password admin_password; do
+  f="$dir/secrets/$name"
+  if [[ ! -f $f ]]; then
+    openssl rand -base64 33 | tr -d '\n/+=' >"$f"
+    say "made $f"
+  fi
+  chown "$uid:$uid" "$f"
+  chmod 0400 "$f"
+done
 [[ ! -f $dir/config/gateway.json ]] || chmod 0644 "$dir/config/gateway.json"
 
 say "ready: docker compose -f $dir/compose.yaml up -d"

@@ -11,6 +11,9 @@
  * alert on the metrics instead (docs/ops.md). One line goes to stdout (docker inspect keeps it).
  * SHARPEYES_HEALTH_TIMEOUT_MS (default 4000) bounds the request.
  */
+/* global fetch, AbortSignal -- Node 20 globals */
+import process from 'node:process';
+
 const url = process.argv[2] ?? process.env.SHARPEYES_HEALTH_URL;
 const timeoutMs = Number(process.env.SHARPEYES_HEALTH_TIMEOUT_MS ?? '4000');
 
@@ -20,7 +23,8 @@ function fail(message) {
 }
 
 if (url === undefined || !/^https?:\/\//.test(url)) fail('usage: healthcheck.mjs http://HOST:PORT/healthz');
-if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) fail('SHARPEYES_HEALTH_TIMEOUT_MS must be a positive number');
+if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+  fail('SHARPEYES_HEALTH_TIMEOUT_MS must be a positive number');
 
 let res;
 let text;

@@ -28,6 +28,13 @@ export const RegistryConfigSchema = Type.Object(
       description:
         'How often cameras\u2019 last-seen times are written to SQLite (state changes are written at once).',
     }),
+    backup_keep: Type.Integer({
+      minimum: 0,
+      maximum: 365,
+      default: 7,
+      description:
+        'Daily online copies of the registry database kept in <data_dir>/backups (0: none). Each is a consistent SQLite file.',
+    }),
     status_retention_days: Type.Integer({
       minimum: 2,
       maximum: 400,

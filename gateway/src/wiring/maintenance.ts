@@ -4,9 +4,13 @@
  * - expired alert entries are audited as such (every minute; they stop matching at expiry anyway);
  * - temporary cameras whose window opened or closed get a new site config (pushed to the edge);
  * - camera last-seen times are flushed to SQLite (`registry.status_flush_interval_ms`);
- * - once an hour: old status changes and ended sessions are pruned.
+ * - once an hour: old status changes and ended sessions are pruned;
+ * - once a day (and at start): a consistent online copy of the registry database
+ *   (`VACUUM INTO`) in `backupDir`, keeping the newest `backupKeep`.
  * A failing task is logged and retried on the next tick; it never stops the others.
  */
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from '../log.ts';
 import type { Stores } from './stores.ts';
 
@@ -15,6 +19,10 @@ export interface MaintenanceOptions {
   stores: Stores;
   statusFlushIntervalMs: number;
   statusRetentionDays: number;
+  /** Where daily registry backups go (none when undefined). */
+  backupDir?: string;
+  /** Backups kept. */
+  backupKeep?: number;
   logger: Logger;
   /** Tick period (default 2 s). */
   tickMs?: number;
@@ -52,6 +60,13 @@ export function startMaintenance(opts: MaintenanceOptions): () => void {
     every('status-flush', opts.statusFlushIntervalMs, () => {
       stores.registry.reports.flush();
     });
+    if (opts.backupDir !== undefined) {
+      const dir = opts.backupDir;
+      every('backup', 86_400_000, () => {
+        backupRegistry(stores, dir, opts.backupKeep ?? 7, now());
+        log.info({ dir }, 'registry backed up');
+      });
+    }
     every('prune', 3_600_000, () => {
       stores.registry.reports.prune(opts.statusRetentionDays * 86_400_000);
       stores.sessions.prune();
@@ -67,4 +82,21 @@ export function startMaintenance(opts: MaintenanceOptions): () => void {
       log.error({ err }, 'final status flush failed');
     }
   };
+}
+
+/** Copy the registry database to `<dir>/registry-<UTC time>.sqlite`; keep the newest `keep`. */
+export function backupRegistry(stores: Stores, dir: string, keep: number, nowMs: number): string {
+  mkdirSync(dir, { recursive: true });
+  const stamp = new Date(nowMs)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  const target = join(dir, `registry-${stamp}.sqlite`);
+  stores.db.backupTo(target);
+  const old = readdirSync(dir)
+    .filter((f) => /^registry-\d{8}T\d{6}Z\.sqlite$/.test(f))
+    .sort()
+    .slice(0, -keep);
+  for (const f of old) rmSync(join(dir, f), { force: true });
+  return target;
 }
