@@ -28,6 +28,7 @@ import { createMetrics, startHealthServer, type AgentMetrics, type HealthServer 
 import { HealthRegistry } from './health/status.ts';
 import type { Logger } from './log.ts';
 import { MqttLink } from './publish/index.ts';
+import { LatestFrames, SnapshotService } from './snapshot/index.ts';
 import { openSpool, type Spool } from './spool/index.ts';
 
 /** The agent's version, from package.json. */
@@ -144,6 +145,16 @@ export async function startEdgeApp(opts: EdgeAppOptions): Promise<EdgeApp> {
     // Bound once the supervisor exists; the link only delivers configs after it started (below).
     let applySiteConfig: (next: SiteConfig) => boolean = () => false;
     let transport: EdgeTransport | undefined;
+    // Live snapshots for the gateway: the latest analysed frame, else the camera's ONVIF snapshot.
+    const latestFrames = new LatestFrames();
+    const snapshots = new SnapshotService({
+      siteId: config.site_id,
+      plans: () => plan.cameras,
+      discovery,
+      frames: latestFrames,
+      logger,
+      registry: metrics.registry,
+    });
     if (config.mqtt !== undefined && opts.events === undefined) {
       const spool = await openSpool({
         dir: join(config.data_dir, 'spool'),
@@ -169,6 +180,7 @@ export async function startEdgeApp(opts: EdgeAppOptions): Promise<EdgeApp> {
           },
         },
         onSiteConfig: (next) => applySiteConfig(next),
+        onSnapshotRequest: (request) => snapshots.handle(request),
         logger,
         registry: metrics.registry,
         env,
@@ -228,7 +240,7 @@ export async function startEdgeApp(opts: EdgeAppOptions): Promise<EdgeApp> {
         backoff: { initialMs: config.capture.backoff_initial_ms, maxMs: config.capture.backoff_max_ms },
         ffmpegPath: config.capture.ffmpeg_path,
       },
-      sink,
+      sink: latestFrames.tap(sink),
       captureDiscovered: config.capture_discovered,
       defaultCredentials: fallbackCredentials,
       logger,

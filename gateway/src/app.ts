@@ -41,6 +41,9 @@ import { startMosquittoSync } from './wiring/mosquitto-sync.ts';
 import { SiteConfigPush } from './wiring/site-config-push.ts';
 import { MqttSnapshotSource } from './wiring/snapshots.ts';
 import { openStores, type Stores } from './wiring/stores.ts';
+import type { IndexedEvent } from './index/types.ts';
+import { apiRole, startStoredFeed } from './scale/api-role.ts';
+import { scaleUsers } from './scale/config.ts';
 
 /** The gateway's version, from package.json. */
 export const VERSION = (
@@ -115,6 +118,13 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
   const { config, logger } = opts;
   const env = opts.env ?? process.env;
   const log = logger.child({ module: 'app' });
+  if (config.role === 'ingest')
+    throw new GatewayError(
+      'GATEWAY_ERR_CONFIG',
+      'role ingest runs startIngestWorker (scale/ingest-worker.ts)',
+    );
+  // Role api: this gateway without event ingest; ingest workers store events (scale/api-role.ts).
+  const api = config.role === 'api' ? apiRole(config) : undefined;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'sharpeyes_gateway_' });
   const stops: (() => Promise<void> | void)[] = [];
@@ -200,6 +210,7 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
             aclFile: b.mosquitto_files.acl_file,
             reloadPidFile: b.mosquitto_files.reload_pid_file,
             gatewayUser: { username: b.username, password },
+            extraGatewayUsers: api?.mosquittoUsers ?? scaleUsers.singleNode(b.username),
             registry: stores.registry,
             logger,
           }),
@@ -212,26 +223,29 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
 
     const live = new LiveEventBus({ ringEvents: config.api.live.ring_events, logger, registry });
     const ingestStats = new IngestStatsWindow();
+    const onStored = (events: readonly IndexedEvent[], storedMs: number): void => {
+      ingestStats.record(events, storedMs);
+      live.publishAll(events);
+      for (const event of events) stores.alerts.processEvent(event, stores.registry.placeOf(event.cameraId));
+    };
     const ingest = new Ingest({
       mqtt: {
         url: internalUrl,
-        clientId: b.client_id,
-        username: b.username,
+        clientId: api?.statusUser ?? b.client_id,
+        username: api?.statusUser ?? b.username,
         password,
         ...(brokerCa !== undefined && { ca: brokerCa }),
         keepaliveS: b.keepalive_s,
         reconnectPeriodMs: b.reconnect_period_ms,
         connectTimeoutMs: 30_000,
+        ...api?.session,
       },
+      // Role api reads the status topics only.
+      ...(api !== undefined && { subscriptions: api.subscriptions }),
       index,
       evidence,
       eventProblem: indexProblem,
-      onStored: (events, storedMs) => {
-        ingestStats.record(events, storedMs);
-        live.publishAll(events);
-        for (const event of events)
-          stores.alerts.processEvent(event, stores.registry.placeOf(event.cameraId));
-      },
+      onStored,
       tuning: {
         batchMaxEvents: config.ingest.batch_max_events,
         batchMaxBytes: config.ingest.batch_max_bytes,
@@ -254,11 +268,26 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
     stops.push(bridgeEdgeReports(ingest.siteState, stores.registry, logger));
     await ingest.start();
     stops.push(() => ingest.stop());
+    // Role api: what the workers stored feeds the same listeners.
+    const storedFeed =
+      api === undefined
+        ? undefined
+        : await startStoredFeed(api, {
+            url: internalUrl,
+            password,
+            ...(brokerCa !== undefined && { ca: brokerCa }),
+            keepaliveS: b.keepalive_s,
+            reconnectPeriodMs: b.reconnect_period_ms,
+            onStored,
+            registry,
+            logger,
+          });
+    if (storedFeed !== undefined) stops.push(() => storedFeed.stop());
 
     const configPush = new SiteConfigPush({
       url: internalUrl,
-      clientId: `${b.client_id}-config`,
-      username: b.username,
+      clientId: api?.configUser ?? scaleUsers.apiConfig(b.username),
+      username: api?.configUser ?? scaleUsers.apiConfig(b.username),
       password,
       ...(brokerCa !== undefined && { ca: brokerCa }),
       reconnectPeriodMs: b.reconnect_period_ms,
@@ -270,8 +299,8 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
     // Live snapshots: asked of the edges over MQTT, on a connection of their own.
     const snapshots = new MqttSnapshotSource({
       url: internalUrl,
-      clientId: `${b.client_id}-snapshots`,
-      username: b.username,
+      clientId: api?.snapshotsUser ?? scaleUsers.apiSnapshots(b.username),
+      username: api?.snapshotsUser ?? scaleUsers.apiSnapshots(b.username),
       password,
       ...(brokerCa !== undefined && { ca: brokerCa }),
       reconnectPeriodMs: b.reconnect_period_ms,
@@ -285,6 +314,10 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
         stores,
         statusFlushIntervalMs: config.registry.status_flush_interval_ms,
         statusRetentionDays: config.registry.status_retention_days,
+        ...(config.registry.backup_keep > 0 && {
+          backupDir: join(config.data_dir, 'backups'),
+          backupKeep: config.registry.backup_keep,
+        }),
         logger,
       }),
     );
@@ -334,6 +367,10 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
           ? { state: 'ok' }
           : { state: 'degraded', detail: 'reconnecting to the broker' },
       };
+      if (storedFeed !== undefined)
+        out.stored_feed = storedFeed.connected
+          ? { state: 'ok' }
+          : { state: 'degraded', detail: 'reconnecting to the broker' };
       if (broker !== undefined) out.broker = { state: 'ok', detail: `${broker.connectedClients()} clients` };
       if (influxd !== undefined)
         out.influxd = influxd.running() ? { state: 'ok' } : { state: 'down', detail: 'restarting' };
@@ -371,6 +408,7 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
     log.info(
       {
         version: VERSION,
+        role: config.role,
         broker_url: brokerUrl,
         http_url: http.url,
         ui_url: uiDist === undefined ? undefined : `${http.url}/ui/`,

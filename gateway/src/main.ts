@@ -11,6 +11,9 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startGatewayApp, VERSION } from './app.ts';
+import { scaleUsers } from './scale/config.ts';
+import { withRole } from './scale/roles.ts';
+import { startIngestWorker } from './scale/ingest-worker.ts';
 import { MOSQUITTO_SECURITY_CONFIG, writeMosquittoFiles } from './broker/mosquitto-files.ts';
 import { runAudit } from './cli/audit.ts';
 import { hashSitePassword } from './broker/passwords.ts';
@@ -26,7 +29,7 @@ import { createLogger } from './log.ts';
 
 const HELP = `sharpeyes gateway ${VERSION}
 
-usage: gateway --config FILE
+usage: gateway --config FILE [--role all|ingest|api] [--worker-id ID]
        gateway hash-password            (password on stdin)
        gateway mosquitto-files --config FILE --password-file PATH --acl-file PATH
        gateway audit verify --db FILE   (check the audit hash chain; exit 1 on tampering)
@@ -37,6 +40,9 @@ in InfluxDB and stores their evidence. Serves the web UI (/ui/), the REST API (/
 /docs), /healthz and /metrics on http://127.0.0.1:9480, and the gRPC API on 127.0.0.1:9490.
 
   -c, --config FILE   JSON configuration (schema: gateway/src/config/schema.ts)
+  --role ROLE         all (default: everything), ingest (a stateless ingest worker on an MQTT 5
+                      shared subscription) or api (registry, APIs, UI, live feed; no ingest)
+  --worker-id ID      role ingest: this worker's id (its MQTT user and session)
   -h, --help          this text
   -v, --version       the version
 
@@ -79,22 +85,26 @@ async function mosquittoFiles(argv: string[]): Promise<number> {
     );
     return 2;
   }
+  const gatewayPassword = resolveSecret(config.broker.password, '/broker/password');
   const sites =
     config.broker.sites_file === undefined ? registrySites(config) : readSitesFile(config.broker.sites_file);
   await writeMosquittoFiles(
     { passwordFile, aclFile },
     {
       sites,
+      // Every connection a gateway of this config may make (one node, or an api node and its
+      // workers), each its own user: Mosquitto's use_username_as_clientid makes it its client id.
       gatewayUsers: [
-        {
-          username: config.broker.username,
-          password: resolveSecret(config.broker.password, '/broker/password'),
-        },
-      ],
+        ...new Set([
+          config.broker.username,
+          ...scaleUsers.singleNode(config.broker.username),
+          ...scaleUsers.all(config.broker.username, config.scale.ingest_workers),
+        ]),
+      ].map((username) => ({ username, password: gatewayPassword })),
     },
   );
   process.stdout.write(
-    `wrote ${passwordFile} and ${aclFile} (${sites.filter((s) => s.enabled).length} sites); mosquitto.conf also needs:\n  ${MOSQUITTO_SECURITY_CONFIG.join('\n  ')}\n`,
+    `wrote ${passwordFile} and ${aclFile} (${sites.filter((s) => s.enabled).length} sites); mosquitto.conf also needs (use_username_as_clientid inside each listener block: before the first listener line it opens a default listener on every address):\n  ${MOSQUITTO_SECURITY_CONFIG.join('\n  ')}\n`,
   );
   return 0;
 }
@@ -138,6 +148,8 @@ async function main(): Promise<number> {
     ({ values } = parseArgs({
       options: {
         config: { type: 'string', short: 'c' },
+        role: { type: 'string' },
+        'worker-id': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
@@ -161,7 +173,7 @@ async function main(): Promise<number> {
 
   let config;
   try {
-    config = loadConfigFile(values.config);
+    config = withRole(loadConfigFile(values.config), values.role, values['worker-id']);
   } catch (err) {
     if (isGatewayError(err, 'GATEWAY_ERR_CONFIG', 'GATEWAY_ERR_CONFIG_READ')) {
       process.stderr.write(`gateway: ${err.message}\n`);
@@ -173,7 +185,10 @@ async function main(): Promise<number> {
 
   let app;
   try {
-    app = await startGatewayApp({ config, logger });
+    app =
+      config.role === 'ingest'
+        ? await startIngestWorker({ config, logger })
+        : await startGatewayApp({ config, logger });
   } catch (err) {
     logger.fatal({ err }, 'gateway failed to start');
     return isGatewayError(err, 'GATEWAY_ERR_CONFIG', 'GATEWAY_ERR_SITES_FILE') ? 2 : 1;
@@ -181,7 +196,7 @@ async function main(): Promise<number> {
   const running = app;
   process.on('SIGHUP', () => {
     try {
-      running.reloadSites();
+      if ('reloadSites' in running) running.reloadSites();
     } catch (err) {
       logger.error({ err }, 'sites file not reloaded; the sites in force stay');
     }

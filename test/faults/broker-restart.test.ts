@@ -5,9 +5,10 @@
  *   (ingest finishes or abandons its batches unacknowledged, the broker closes its LevelDB with
  *   the ingest session's queue in it) and starting it again on the same data directory and port.
  * - External Mosquitto (the gateway configured with `broker.mode = external`, Mosquitto with the
- *   password and ACL files the gateway generates): Mosquitto is stopped (SIGTERM, which saves its
- *   persistence file) and started again on the same port and persistence directory; the gateway
- *   and the edge both reconnect by themselves.
+ *   password and ACL files `gateway mosquitto-files` writes): Mosquitto is stopped (SIGTERM, which
+ *   saves its persistence file) and started again on the same port and persistence directory;
+ *   the gateway and the edge both reconnect by themselves. Mosquitto's log must show no gateway
+ *   client taking over another's session (see the check below).
  *
  * Both times the edge's unacknowledged events stay in its spool and are replayed, the queued
  * ones reach ingest from the broker's persisted session, and every event is stored once.
@@ -17,7 +18,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GatewayApp } from '../../gateway/src/app.ts';
-import { MOSQUITTO_SECURITY_CONFIG, writeMosquittoFiles } from '../../gateway/src/broker/mosquitto-files.ts';
+import { MOSQUITTO_SECURITY_CONFIG } from '../../gateway/src/broker/mosquitto-files.ts';
 import type { TestEdge } from '../edge/publish/harness.ts';
 import { makeTempDir, type TempDir } from '../bench/lifetime.ts';
 import {
@@ -30,20 +31,20 @@ import {
 import { freePort } from '../bench/wait.ts';
 import {
   countPoints,
-  GATEWAY_MQTT,
   leaveToReaper,
   newRun,
   Producer,
   range,
   report,
   sample,
-  SITE,
   startEdge,
   startGateway,
   SyntheticEvents,
+  tearDown,
   until,
   untilPoints,
   verifyIndex,
+  writeMosquittoFilesByGateway,
   writeSitesFile,
   type GatewaySetup,
 } from './harness.ts';
@@ -54,7 +55,7 @@ const DOWN_MS = 3000;
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
+  await tearDown(...cleanups.splice(0).reverse());
 });
 
 async function setUp(name: string): Promise<{ tmp: TempDir; influxd: InfluxdHandle }> {
@@ -158,13 +159,12 @@ describe('fault 3: broker restarted', () => {
       database: 'fault_broker_mosquitto',
       brokerPort: 0,
     };
-    const hashes = await writeSitesFile(setup);
+    await writeSitesFile(setup);
     const passwordFile = join(tmp.path, 'passwd');
     const aclFile = join(tmp.path, 'acl');
-    await writeMosquittoFiles(
-      { passwordFile, aclFile },
-      { sites: [{ siteId: SITE, enabled: true, ...hashes }], gatewayUsers: [GATEWAY_MQTT] },
-    );
+    // The files a deployment gets from `gateway mosquitto-files`: every MQTT user the gateway
+    // declares for itself, and the site.
+    await writeMosquittoFilesByGateway(setup, { passwordFile, aclFile });
     // Mosquitto does not create its persistence_location: without the directory it cannot save,
     // and restarts with no sessions (ingest's subscription gone, what edges send until ingest
     // has subscribed again is dropped — acknowledged all the same).
@@ -198,7 +198,15 @@ describe('fault 3: broker restarted', () => {
     process.kill(pid, 'SIGTERM');
     await until(() => processGone(pid), 'Mosquitto to save and exit', undefined, 60_000);
     const saveExitMs = Date.now() - stopBegan;
-    const mosquittoLog = readFileSync(join(mosquitto.tempDir, 'mosquitto.log'), 'utf8');
+    // Its last lines reach the log file after the exit (the pipe drains later).
+    const firstLogFile = join(mosquitto.tempDir, 'mosquitto.log');
+    await until(
+      () => /Saving in-memory database|Error saving/.test(readFileSync(firstLogFile, 'utf8')),
+      'Mosquitto to log its save',
+      undefined,
+      30_000,
+    );
+    const mosquittoLog = readFileSync(firstLogFile, 'utf8');
     expect(mosquittoLog).toContain('Saving in-memory database');
     expect(mosquittoLog).not.toContain('Error saving');
     await mosquitto.stop();
@@ -211,6 +219,20 @@ describe('fault 3: broker restarted', () => {
 
     await p.done;
     expect(p.accepted).toBe(EVENTS);
+    // No two of the gateway's MQTT clients may share a client id. Mosquitto names a client by
+    // its user name here (use_username_as_clientid): two gateway clients logging in as one user
+    // take the id from each other, each taking over the other's session, and one with a clean
+    // session discards ingest's persistent session and the events queued in it, events the
+    // broker has already acknowledged to the edge. Checked here, before the count, because it
+    // names the cause of the loss the count would then show.
+    const secondLogFile = join(mosquitto.tempDir, 'mosquitto.log');
+    const takeovers = [mosquittoLog, readFileSync(secondLogFile, 'utf8')].flatMap((text) =>
+      text.split('\n').filter((line) => /Client @\S* already connected, closing old connection/.test(line)),
+    );
+    expect(
+      takeovers,
+      `gateway MQTT clients taking over each other's session (${takeovers.length}): ${takeovers.slice(0, 3).join(' | ')}`,
+    ).toEqual([]);
     await untilPoints(influxd.url, setup.database, EVENTS, {
       explain: () =>
         `spool ${JSON.stringify(edge.spool.stats())}, link ${JSON.stringify(edge.link.stats())}, ingest ${JSON.stringify(gateway.ingest.counts())}`,

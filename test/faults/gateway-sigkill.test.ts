@@ -27,6 +27,7 @@ import {
   startEdge,
   startGatewayProcess,
   SyntheticEvents,
+  tearDown,
   until,
   untilPoints,
   verifyIndex,
@@ -51,11 +52,15 @@ describe('fault 1: gateway SIGKILLed mid-stream and restarted', () => {
   });
 
   afterAll(async () => {
-    await producer?.stop();
-    await edge?.stop();
-    for (const g of gateways) await g.child.stop();
-    await influxd.stop();
-    leaveToReaper(tmp);
+    await tearDown(
+      () => producer?.stop(),
+      () => edge?.stop(),
+      ...gateways.map((g) => () => g.child.stop()),
+      () => influxd.stop(),
+      () => {
+        leaveToReaper(tmp);
+      },
+    );
   });
 
   it('loses nothing and duplicates nothing across a SIGKILL of the gateway', async () => {

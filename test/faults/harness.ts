@@ -10,10 +10,13 @@
  * none missing, none extra; then the gateway's search returns each event with the sha256 the
  * edge computed for its crop, and the evidence store returns bytes that hash to it.
  */
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { appendFileSync, createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import type { Registry } from 'prom-client';
 import sharp from 'sharp';
 import { startGatewayApp, type GatewayApp } from '../../gateway/src/app.ts';
 import { hashSitePassword } from '../../gateway/src/broker/passwords.ts';
@@ -46,6 +49,7 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const GATEWAY_BIN = join(ROOT, 'gateway', 'bin', 'gateway');
 const TSX_LOADER = join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
 const EDGE_CHILD = join(import.meta.dirname, 'fixtures', 'edge-child.ts');
+const execFileAsync = promisify(execFile);
 
 // ── Synthetic events ─────────────────────────────────────────────────────────
 
@@ -438,6 +442,35 @@ export function gatewayConfig(setup: GatewaySetup, logLevel = 'info'): Record<st
   };
 }
 
+/**
+ * Mosquitto's password and ACL files for `setup`, written by the gateway's own command
+ * (`gateway mosquitto-files`, as a deployment does) from the sites file and the gateway's broker
+ * credential, so they hold every MQTT user the gateway itself declares. Mosquitto is not running
+ * yet, so the url in the configuration it reads is a placeholder.
+ */
+export async function writeMosquittoFilesByGateway(
+  setup: GatewaySetup,
+  files: { passwordFile: string; aclFile: string },
+): Promise<void> {
+  const config = gatewayConfig({ ...setup, external: { url: 'mqtt://127.0.0.1:1' } });
+  const broker = { ...(config.broker as Record<string, unknown>), sites_file: join(setup.dir, 'sites.json') };
+  const configPath = join(setup.dir, 'mosquitto-files.config.json');
+  writeFileSync(configPath, JSON.stringify({ ...config, broker }));
+  await execFileAsync(
+    GATEWAY_BIN,
+    [
+      'mosquitto-files',
+      '--config',
+      configPath,
+      '--password-file',
+      files.passwordFile,
+      '--acl-file',
+      files.aclFile,
+    ],
+    { timeout: 120_000, killSignal: 'SIGKILL' },
+  );
+}
+
 /** Start the gateway in this process. Logs (debug) go to `logFile` when given. */
 export function startGateway(setup: GatewaySetup, logFile?: string): Promise<GatewayApp> {
   const config = parseConfig(gatewayConfig(setup));
@@ -496,9 +529,12 @@ export async function scrapeMetric(
   return sum;
 }
 
-/** A counter's or gauge's value in a prom-client registry, summed over label sets matching `labels`. */
+/**
+ * A counter's or gauge's value in a prom-client registry (the gateway's, or an edge's), summed
+ * over label sets matching `labels`.
+ */
 export async function registryMetric(
-  app: GatewayApp,
+  app: { readonly registry: Registry },
   name: string,
   labels: Record<string, string> = {},
 ): Promise<number> {
@@ -570,12 +606,14 @@ export interface IndexReport {
   platePoints: number;
   /** Points in `plate_lookup` for the site: one per plate event, so equal to `platePoints`. */
   lookupPoints: number;
-  /** Crops read back from the evidence store and hashed (of every event the search returns). */
+  /** Crops of expected events read back from the evidence store and hashed. */
   evidenceChecked: number;
+  /** Crops of the `extra` events (strangers with a crop) read back and hashed. */
+  extraEvidenceChecked: number;
   /**
    * Event ids whose crop is missing from the store or does not hash to the sha256 the indexed
-   * event names, or (expected events) whose sha256 is not the one the edge computed, or that
-   * the gateway's search does not return.
+   * event names, or (expected events) whose sha256 is not the one the edge computed, or with a
+   * point that the gateway's search does not return.
    */
   evidenceBad: string[];
 }
@@ -597,6 +635,8 @@ export async function verifyIndex(
   const site = events.site;
   const expected = events.expected(indices);
   const ids: string[] = [];
+  /** Point time (ms) of each id: where the search finds an id outside the run's window. */
+  const pointMs = new Map<string, number>();
   let platePoints = 0;
   for (const rp of ['plate', 'face']) {
     const got = await influxQuery(
@@ -606,7 +646,10 @@ export async function verifyIndex(
       { site },
     );
     if (rp === 'plate') platePoints = got.length;
-    for (const row of got) ids.push(String(row[1]));
+    for (const row of got) {
+      ids.push(String(row[1]));
+      pointMs.set(String(row[1]), Math.floor(Number(row[0]) / 1e6));
+    }
   }
   const lookupRows = await influxQuery(
     influxUrl,
@@ -636,20 +679,31 @@ export async function verifyIndex(
     for (const e of page.events) found.set(e.eventId, e.evidence?.sha256 ?? '');
     cursor = page.nextCursor;
   } while (cursor !== undefined);
+  // Strangers outside the run's window (a fuzz mutant with a flipped time): searched at their
+  // own point time, so every crop the gateway stored is verified, not only the expected ones.
+  for (const id of extra) {
+    const ms = pointMs.get(id);
+    if (found.has(id) || ms === undefined) continue;
+    const page = await index.search({ fromMs: ms - 1, toMs: ms + 2, siteIds: [site], limit: 1000 });
+    const hit = page.events.find((e) => e.eventId === id);
+    if (hit !== undefined) found.set(id, hit.evidence?.sha256 ?? '');
+  }
   const evidenceBad: string[] = [];
   let evidenceChecked = 0;
+  let extraEvidenceChecked = 0;
   for (const [id, sha] of found) {
     const want = expected.get(id);
     if (want === undefined && sha === '') continue;
     let ok = want === undefined || sha === want;
     if (ok) {
-      evidenceChecked += 1;
+      if (want === undefined) extraEvidenceChecked += 1;
+      else evidenceChecked += 1;
       const bytes = await store.get(sha).catch(() => undefined);
       ok = bytes !== undefined && sha256Hex(bytes) === sha;
     }
     if (!ok) evidenceBad.push(id);
   }
-  for (const id of expected.keys()) if (seen.has(id) && !found.has(id)) evidenceBad.push(id);
+  for (const id of seen.keys()) if (!found.has(id)) evidenceBad.push(id);
   return {
     points: ids.length,
     distinct: seen.size,
@@ -659,6 +713,7 @@ export async function verifyIndex(
     platePoints,
     lookupPoints: Number(lookupRows[0]?.[1] ?? 0),
     evidenceChecked,
+    extraEvidenceChecked,
     evidenceBad,
   };
 }
@@ -718,6 +773,23 @@ export async function until(
  */
 export function leaveToReaper(_dir: TempDir): void {
   // Deliberately nothing: see above.
+}
+
+/**
+ * Run every teardown step in order, each even if an earlier one failed (a failed stop must not
+ * leave the next child running until the process exits), then throw the failures together.
+ */
+export async function tearDown(...steps: (() => unknown)[]): Promise<void> {
+  const errors: unknown[] = [];
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (err) {
+      errors.push(err);
+    }
+  }
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) throw new AggregateError(errors, `${errors.length} teardown steps failed`);
 }
 
 // ── Reporting ────────────────────────────────────────────────────────────────

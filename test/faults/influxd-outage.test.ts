@@ -39,6 +39,7 @@ import {
   startEdge,
   startGateway,
   SyntheticEvents,
+  tearDown,
   untilPoints,
   verifyIndex,
   writeSitesFile,
@@ -64,11 +65,15 @@ describe('fault 2: influxd stopped, then started again', () => {
   });
 
   afterAll(async () => {
-    await producer?.stop();
-    await edge?.stop();
-    await gateway?.stop();
-    await influxd?.stop();
-    leaveToReaper(tmp);
+    await tearDown(
+      () => producer?.stop(),
+      () => edge?.stop(),
+      () => gateway?.stop(),
+      () => influxd?.stop(),
+      () => {
+        leaveToReaper(tmp);
+      },
+    );
   });
 
   it('stops acknowledging while influxd is down, holds the events, and stores each once after', async () => {

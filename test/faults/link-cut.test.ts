@@ -1,14 +1,20 @@
 /**
  * Fault 4: the edge's uplink is cut while the edge keeps detecting, then restored.
  *
- * The issue asks for a 10-minute cut. What a cut does to the system does not depend on its
- * length but on the backlog it leaves: the link notices a dead connection within 1.5 × keepalive
- * and then only retries (backoff capped at `reconnect_max_ms`, reached within seconds), the
- * events wait in the spool on disk, and on restore the spool is replayed oldest first in
- * EventBatch messages of up to `batch_max_events`. Ten minutes of a village site (a few events
- * per second: ~1 000–3 000 events) is a smaller backlog than this test builds in 15 s at
- * 500 events/s (~6 000–7 000 events, ~3.5 MB), so 15 s here proves the same as 10 minutes there, with
- * a larger replay. The cut is a blackhole (packets go nowhere, no RST), as a dead radio link is:
+ * The issue asks for a 10-minute cut; this one lasts 15 s. What a cut does to the system does
+ * not depend on its length but on the cycle the link goes through and the backlog it leaves:
+ * the link notices a dead connection within 1.5 × keepalive, then tries to reconnect, each
+ * attempt ending at `connect_timeout_ms` (a blackhole never answers) and the next one after a
+ * backoff capped at `reconnect_max_ms`; the events wait in the spool on disk; on restore the
+ * spool is replayed oldest first in EventBatch messages of up to `batch_max_events`. Here
+ * (keepalive 5 s, connect timeout 3 s, backoff cap 0.5 s) the 15 s cut holds the notice and at
+ * least one failed attempt at the capped backoff (the test checks the edge's
+ * `sharpeyes_edge_mqtt_connects_total{outcome="failed"}`); ten minutes at the defaults (30 s,
+ * 10 s, 30 s) repeat that same cycle about fifteen times and change nothing else — the edge's
+ * broker session (MQTT 3.1.1, clean: false) does not expire meanwhile. The backlog: ten minutes of
+ * a village site (a few events per second: ~1 000–3 000 events) is smaller than the one this
+ * test builds in 15 s at 500 events/s (~7 000 events, ~3.5 MB), so the replay here is the
+ * larger one. The cut is a blackhole (packets go nowhere, no RST), as a dead radio link is:
  * only keepalives notice it.
  */
 import { join } from 'node:path';
@@ -26,11 +32,13 @@ import {
   newRun,
   Producer,
   range,
+  registryMetric,
   report,
   sample,
   startEdge,
   startGateway,
   SyntheticEvents,
+  tearDown,
   until,
   untilPoints,
   verifyIndex,
@@ -56,12 +64,16 @@ describe('fault 4: edge link cut while the edge keeps producing', () => {
   });
 
   afterAll(async () => {
-    await producer?.stop();
-    await edge?.stop();
-    await proxy?.stop();
-    await gateway?.stop();
-    await influxd.stop();
-    leaveToReaper(tmp);
+    await tearDown(
+      () => producer?.stop(),
+      () => edge?.stop(),
+      () => proxy?.stop(),
+      () => gateway?.stop(),
+      () => influxd.stop(),
+      () => {
+        leaveToReaper(tmp);
+      },
+    );
   });
 
   it('holds the backlog in the spool and replays all of it in batches: every event once, crops verified', async () => {
@@ -83,6 +95,9 @@ describe('fault 4: edge link cut while the edge keeps producing', () => {
 
     // Mid-stream: the first events are indexed, then the link dies.
     await untilPoints(influxd.url, setup.database, 500);
+    const failedConnects = (): Promise<number> =>
+      registryMetric(e, 'sharpeyes_edge_mqtt_connects_total', { outcome: 'failed' });
+    const failedBefore = await failedConnects();
     const cutAt = Date.now();
     proxy.blackhole();
     const producedAtCut = p.started;
@@ -94,9 +109,13 @@ describe('fault 4: edge link cut while the edge keeps producing', () => {
     const producedDuringCut = p.started - producedAtCut;
     const heldInSpool = e.spool.stats().events;
     const indexedBeforeRestore = await countPoints(influxd.url, setup.database);
+    const failedDuringCut = (await failedConnects()) - failedBefore;
     // Everything produced meanwhile waits in the spool.
     expect(producedDuringCut).toBeGreaterThan(2000);
     expect(heldInSpool).toBeGreaterThanOrEqual(producedDuringCut);
+    // The link went round its outage cycle (notice, reconnect, time out, back off) at least
+    // once after noticing: a longer cut only repeats it.
+    expect(failedDuringCut).toBeGreaterThanOrEqual(1);
 
     const batchesBefore = e.link.stats().batchesSent;
     proxy.restore();
@@ -122,6 +141,7 @@ describe('fault 4: edge link cut while the edge keeps producing', () => {
       evidence_verified: r.evidenceChecked,
       cut_ms: CUT_MS,
       link_noticed_after_ms: noticedMs,
+      failed_connects_during_cut: failedDuringCut,
       indexed_at_cut: indexedAtCut,
       indexed_before_restore: indexedBeforeRestore,
       produced_during_cut: producedDuringCut,

@@ -1,6 +1,18 @@
 import { describe, expect, it } from 'vitest';
+import { CameraIdentity } from '../../proto/gen/sharpeyes/v1/camera.ts';
 import { Event, EventKind } from '../../proto/gen/sharpeyes/v1/event.ts';
-import { decodePayload, encodePayload, filter, isValidId, parseTopic, topic } from '../../proto/topics.ts';
+import { SnapshotOrigin, SnapshotStatus } from '../../proto/gen/sharpeyes/v1/snapshot.ts';
+import {
+  decodePayload,
+  encodePayload,
+  filter,
+  isValidId,
+  parseSnapshotTopic,
+  parseTopic,
+  SNAPSHOT_LIMITS,
+  topic,
+  TOPICS,
+} from '../../proto/topics.ts';
 
 describe('MQTT topics', () => {
   it.each([
@@ -47,5 +59,84 @@ describe('MQTT topics', () => {
     const batch = decodePayload('events', bytes);
     expect(batch.events[0]?.eventId).toBe('e1');
     expect(() => decodePayload('events', Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]))).toThrow();
+  });
+
+  it('builds and parses the snapshot request/response pair, which parseTopic does not know', () => {
+    expect(topic.snapshotRequest('site-1')).toBe('sharpeyes/v1/sites/site-1/snapshot/req');
+    expect(topic.snapshotResponse('site-1', 'gw-1a')).toBe('sharpeyes/v1/sites/site-1/snapshot/res/gw-1a');
+    expect(parseSnapshotTopic(topic.snapshotRequest('site-1'))).toEqual({
+      kind: 'snapshotRequest',
+      site: 'site-1',
+    });
+    expect(parseSnapshotTopic(topic.snapshotResponse('s.2', 'r_3'))).toEqual({
+      kind: 'snapshotResponse',
+      site: 's.2',
+      replyTo: 'r_3',
+    });
+    expect(parseTopic(topic.snapshotRequest('site-1'))).toBeUndefined();
+    expect(parseTopic(topic.snapshotResponse('site-1', 'gw'))).toBeUndefined();
+    const toRe = (f: string): RegExp => new RegExp(`^${f.replaceAll('+', '[^/]+')}$`);
+    expect(topic.snapshotRequest('a')).toMatch(toRe(filter.snapshotRequest));
+    expect(topic.snapshotResponse('a', 'gw')).toMatch(toRe(filter.snapshotResponses('gw')));
+    expect(topic.snapshotResponse('a', 'other')).not.toMatch(toRe(filter.snapshotResponses('gw')));
+    expect(topic.snapshotResponse('a', 'gw')).toMatch(toRe(filter.siteSnapshotResponses('a')));
+    expect(topic.snapshotResponse('b', 'gw')).not.toMatch(toRe(filter.siteSnapshotResponses('a')));
+    // Request and response are live exchanges: at most once, never retained.
+    expect(TOPICS.snapshotRequest).toMatchObject({ qos: 0, retain: false });
+    expect(TOPICS.snapshotResponse).toMatchObject({ qos: 0, retain: false });
+  });
+
+  it.each(['a/b', '+', '#', '', 'x'.repeat(65)])('refuses reply_to %j', (id) => {
+    expect(() => topic.snapshotResponse('ok', id)).toThrow(/reply_to id/);
+    expect(() => filter.snapshotResponses(id)).toThrow(/reply_to id/);
+  });
+
+  it.each([
+    'sharpeyes/v1/sites/a/snapshot',
+    'sharpeyes/v1/sites/a/snapshot/req/x',
+    'sharpeyes/v1/sites/a/snapshot/res',
+    'sharpeyes/v1/sites/a/snapshot/res/+',
+    'sharpeyes/v1/sites/a/snapshot/res/x/y',
+    'sharpeyes/v1/sites/+/snapshot/req',
+    'sharpeyes/v1/sites/a/snapshots/req',
+    'sharpeyes/v1/sites/a/events',
+    'other/v1/sites/a/snapshot/req',
+  ])('does not parse %s as a snapshot topic', (name) => {
+    expect(parseSnapshotTopic(name)).toBeUndefined();
+  });
+
+  it('round-trips snapshot messages (camera or device target) within the JPEG bound', () => {
+    const req = decodePayload(
+      'snapshotRequest',
+      encodePayload('snapshotRequest', {
+        requestId: 'r1',
+        replyTo: 'gw',
+        target: {
+          $case: 'device',
+          value: CameraIdentity.fromPartial({ endpointReference: 'urn:uuid:1', serialNumber: 'SN' }),
+        },
+        timeoutMs: 3000,
+        maxBytes: 1000,
+        maxWidth: 640,
+        sentMs: 1,
+      }),
+    );
+    expect(req.target?.$case).toBe('device');
+    expect(req.target?.$case === 'device' && req.target.value.endpointReference).toBe('urn:uuid:1');
+    const jpeg = Buffer.alloc(SNAPSHOT_LIMITS.maxJpegBytes, 0xab);
+    const res = encodePayload('snapshotResponse', {
+      requestId: 'r1',
+      siteId: 's',
+      status: SnapshotStatus.SNAPSHOT_STATUS_OK,
+      message: '',
+      jpeg,
+      takenMs: 2,
+      width: 1280,
+      height: 720,
+      origin: SnapshotOrigin.SNAPSHOT_ORIGIN_ONVIF,
+      retryAfterMs: 0,
+    });
+    expect(res.length).toBeLessThanOrEqual(SNAPSHOT_LIMITS.maxResponseBytes);
+    expect(decodePayload('snapshotResponse', res).jpeg.length).toBe(jpeg.length);
   });
 });

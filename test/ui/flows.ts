@@ -38,13 +38,25 @@ export async function go(page: Page, route: string): Promise<void> {
   await page.evaluate(`location.hash = ${JSON.stringify(route)}`);
 }
 
-/** Wait until the first `<img>` matching `selector` shows a picture. */
+/**
+ * Wait until the first `<img>` matching `selector` shows a picture. Polled from here, not with
+ * `page.waitForFunction`: that polls by evaluating a string in the page, which the UI's CSP
+ * (`script-src 'self'`, no eval) refuses as soon as the first check is false.
+ */
 async function imgShown(page: Page, selector: string): Promise<void> {
-  await page.waitForFunction(
-    `(() => { const img = document.querySelector(${JSON.stringify(selector)}); return img !== null && img.complete && img.naturalWidth > 0; })()`,
-    undefined,
-    { timeout: 30_000 },
-  );
+  const img = page.locator(selector).first();
+  await img.waitFor({ timeout: 30_000 });
+  await expect
+    .poll(
+      () =>
+        img.evaluate((el: unknown) => {
+          // An HTMLImageElement (the project's types have no DOM lib).
+          const i = el as { complete?: boolean; naturalWidth?: number };
+          return i.complete === true && (i.naturalWidth ?? 0) > 0;
+        }),
+      { timeout: 30_000 },
+    )
+    .toBe(true);
 }
 
 /** Answer the reason prompt if it is open (it is asked once per search session). */

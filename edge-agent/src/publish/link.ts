@@ -13,6 +13,9 @@
  * - `topic.config(site)` is subscribed: a SiteConfig newer than the one applied goes to
  *   `onSiteConfig` (the app applies it live); older revisions and other sites' configs are
  *   ignored; undecodable payloads are counted, the first one logged with its topic;
+ * - with `onSnapshotRequest`, `topic.snapshotRequest(site)` is subscribed (QoS 0): each request
+ *   goes to the handler and its answer is published (QoS 0, not retained) on
+ *   `topic.snapshotResponse(site, reply_to)` if the connection is still up;
  * - the {@link SpoolSender} replays the spool, then sends live events.
  *
  * Nothing is published while disconnected: events wait in the spool, statuses are sent fresh on
@@ -25,7 +28,15 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { AgentState } from '../../../proto/gen/sharpeyes/v1/camera.ts';
 import type { SiteConfig } from '../../../proto/gen/sharpeyes/v1/config.ts';
 import { DiscoveredDevices } from '../../../proto/gen/sharpeyes/v1/discovery.ts';
-import { decodePayload, encodePayload, parseTopic, topic } from '../../../proto/topics.ts';
+import type { SnapshotRequest, SnapshotResponse } from '../../../proto/gen/sharpeyes/v1/snapshot.ts';
+import {
+  decodePayload,
+  encodePayload,
+  isValidId,
+  parseSnapshotTopic,
+  parseTopic,
+  topic,
+} from '../../../proto/topics.ts';
 import { backoffDelayMs, backoffPolicy } from '../capture/backoff.ts';
 import type { MqttSection, SpoolSection } from '../config/schema.ts';
 import { EdgeError, isEdgeError } from '../errors.ts';
@@ -58,6 +69,8 @@ export interface MqttLinkOptions {
   discovered?: DiscoveredSource;
   /** Apply a SiteConfig newer than the last one applied; returns whether it was applied. */
   onSiteConfig?: (config: SiteConfig) => boolean;
+  /** Answer a live snapshot request (must not reject). Without it, requests are not subscribed to. */
+  onSnapshotRequest?: (request: SnapshotRequest) => Promise<SnapshotResponse>;
   logger: Logger;
   /** Prometheus registry for the link's metrics. Default: a private one. */
   registry?: Registry;
@@ -365,6 +378,12 @@ export class MqttLink {
       if (isEdgeError(err, 'EDGE_ERR_MQTT_CLOSED')) return;
       this.log.error({ err }, 'subscription to the site config refused; config changes will not arrive');
     });
+    if (this.opts.onSnapshotRequest !== undefined) {
+      conn.subscribe(topic.snapshotRequest(this.opts.siteId), 0).catch((err: unknown) => {
+        if (isEdgeError(err, 'EDGE_ERR_MQTT_CLOSED')) return;
+        this.log.error({ err }, 'subscription to snapshot requests refused; live snapshots will not work');
+      });
+    }
     for (const h of this.opts.health.cameraHealth()) this.publishCamera(h.cameraId);
     this.publishDiscovered(true);
     this.sender.attach(conn);
@@ -436,6 +455,11 @@ export class MqttLink {
   // ── Config ───────────────────────────────────────────────────────────────
 
   private onMessage(message: MqttMessage): void {
+    const snapshot = parseSnapshotTopic(message.topic);
+    if (snapshot?.kind === 'snapshotRequest' && snapshot.site === this.opts.siteId) {
+      this.onSnapshotRequest(message);
+      return;
+    }
     const parsed = parseTopic(message.topic);
     if (parsed?.kind !== 'config' || parsed.site !== this.opts.siteId) {
       this.log.debug({ topic: message.topic }, 'message on an unexpected topic ignored');
@@ -491,6 +515,41 @@ export class MqttLink {
       'site config received and applied',
     );
     this.publishAgent();
+  }
+
+  // ── Snapshots ────────────────────────────────────────────────────────────
+
+  private onSnapshotRequest(message: MqttMessage): void {
+    const handler = this.opts.onSnapshotRequest;
+    if (handler === undefined) return;
+    let request: SnapshotRequest;
+    try {
+      request = decodePayload('snapshotRequest', message.payload);
+    } catch (err) {
+      this.log.debug({ err, bytes: message.payload.length }, 'undecodable snapshot request ignored');
+      return;
+    }
+    // Without a valid correlation id and reply level there is nobody to answer.
+    if (!isValidId(request.requestId) || !isValidId(request.replyTo)) {
+      this.log.debug('snapshot request without a valid request_id or reply_to ignored');
+      return;
+    }
+    const conn = this.conn;
+    handler(request).then(
+      (response) => {
+        // Answer only on the connection the request came on: a later one means the requester
+        // has long given up.
+        if (conn === undefined || !conn.isOpen() || this.conn !== conn || this.stopping) return;
+        const name = topic.snapshotResponse(this.opts.siteId, request.replyTo);
+        const payload = encodePayload('snapshotResponse', response);
+        conn.publish(name, payload, { qos: 0, retain: false }).catch((err: unknown) => {
+          this.log.debug({ err, request_id: request.requestId }, 'snapshot answer not sent');
+        });
+      },
+      (err: unknown) => {
+        this.log.error({ err, request_id: request.requestId }, 'snapshot request handler failed');
+      },
+    );
   }
 
   private rejectConfig(outcome: 'undecodable' | 'other_site' | 'refused'): void {

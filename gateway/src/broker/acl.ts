@@ -6,7 +6,8 @@
  *   discovered, snapshot responses) under `topic.sitePrefix(site)`, never its own config or
  *   snapshot requests (which the gateway writes), and subscribes only to its own config and
  *   snapshot request topics, exactly (no wildcards).
- * - The gateway has full access to the sharpeyes topics.
+ * - The gateway has full access to the sharpeyes topics, and alone to the gateway-internal ones
+ *   (`sharpeyes/v1/gateway/…`, scale-out).
  * - Nobody publishes to `$SYS/…`; a site never receives anything but its own config and
  *   snapshot requests.
  *
@@ -15,14 +16,26 @@
  * contains. These sets are disjoint between sites (`:` and `@` are not in site ids), so no client
  * can take over another's persistent session (and with it the session's subscriptions).
  */
-import { parseSnapshotTopic, parseTopic, topic, TOPIC_ROOT } from '../../../proto/topics.ts';
+import {
+  GATEWAY_TOPIC_ROOT,
+  parseSnapshotTopic,
+  parseTopic,
+  topic,
+  TOPIC_ROOT,
+} from '../../../proto/topics.ts';
 import type { Principal } from './types.ts';
 
 const ROOT_PREFIX = `${TOPIC_ROOT}/`;
+/** Gateway-internal topics (scale-out): the gateway's alone. */
+const GATEWAY_PREFIX = `${GATEWAY_TOPIC_ROOT}/`;
+
+function gatewayTopic(name: string): boolean {
+  return name.startsWith(ROOT_PREFIX) || name.startsWith(GATEWAY_PREFIX);
+}
 
 /** Whether `p` may publish to the topic name `name`. */
 export function mayPublish(p: Principal, name: string): boolean {
-  if (p.kind === 'gateway') return name.startsWith(ROOT_PREFIX) && !/[+#]/.test(name);
+  if (p.kind === 'gateway') return gatewayTopic(name) && !/[+#]/.test(name);
   const parsed = parseTopic(name);
   if (parsed !== undefined) return parsed.site === p.siteId && parsed.kind !== 'config';
   const snapshot = parseSnapshotTopic(name);
@@ -36,7 +49,7 @@ function siteReads(p: Principal & { kind: 'site' }, name: string): boolean {
 
 /** Whether `p` may subscribe to the topic filter `filter`. */
 export function maySubscribe(p: Principal, filter: string): boolean {
-  if (p.kind === 'gateway') return filter.startsWith(ROOT_PREFIX);
+  if (p.kind === 'gateway') return gatewayTopic(filter);
   return siteReads(p, filter);
 }
 

@@ -197,7 +197,8 @@ export async function startEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise<
       return;
     }
     const resolve = async (): Promise<Principal | undefined> => {
-      if (username === opts.gateway.username) {
+      // The gateway's connections: its user name, or one derived from it (`<name>-config`, …).
+      if (username === opts.gateway.username || username.startsWith(`${opts.gateway.username}-`)) {
         return sameSecret(password, opts.gateway.password) ? { kind: 'gateway', name: username } : undefined;
       }
       return opts.sites.verify(username, password);

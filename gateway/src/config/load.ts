@@ -35,6 +35,7 @@ export function parseConfig(raw: unknown): GatewayConfig {
       problems.push('/broker/mosquitto_files applies to an external Mosquitto only');
     if (c.ingest.retry_initial_ms > c.ingest.retry_max_ms)
       problems.push('/ingest/retry_initial_ms must not exceed retry_max_ms');
+    problems.push(...roleProblems(c));
   }
   if (problems.length > 0) {
     // Unions report one error per branch; keep the list short and unique.
@@ -52,6 +53,19 @@ export function parseConfig(raw: unknown): GatewayConfig {
     partial.evidence ?? { dir: join(c.data_dir, 'evidence') },
   ) as EvidenceConfig;
   return c;
+}
+
+/** What a scale-out role needs (decision 15), as `path message` lines. */
+export function roleProblems(c: GatewayConfig): string[] {
+  if (c.role === 'all') return [];
+  const out: string[] = [];
+  if (c.broker.mode !== 'external')
+    out.push(
+      `/broker/mode must be external with role ${c.role}: the embedded broker (Aedes) has no MQTT 5 shared subscriptions; use Mosquitto or EMQX`,
+    );
+  if (c.role === 'ingest' && c.influx.mode !== 'external')
+    out.push('/influx/mode must be external with role ingest: a worker writes the shared InfluxDB');
+  return out;
 }
 
 /** Read, parse and validate a config file. */

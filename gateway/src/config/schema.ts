@@ -11,6 +11,7 @@ import { EvidenceConfigSchema, type EvidenceConfig } from '../evidence/config.ts
 import { ApiConfigSchema } from '../http/api/config.ts';
 import { IndexConfigSchema, type IndexConfig } from '../index/config.ts';
 import { RegistryConfigSchema } from '../registry/config.ts';
+import { RoleSchema, ScaleConfigSchema } from '../scale/config.ts';
 
 const Port = (description: string, dflt: number) =>
   Type.Integer({ minimum: 0, maximum: 65535, default: dflt, description });
@@ -265,6 +266,8 @@ export const GatewayConfigSchema = Type.Object(
     index: Type.Optional(IndexConfigSchema),
     evidence: Type.Optional(EvidenceConfigSchema),
     ingest: IngestSectionSchema,
+    role: RoleSchema,
+    scale: ScaleConfigSchema,
   },
   { additionalProperties: false },
 );

@@ -186,18 +186,54 @@ export interface EventPointRef {
   timeNs: bigint;
 }
 
-/** Every column of the given `events` points (one statement each, one request). */
+/** Points of one series closer than this (ns) are fetched by one time-range statement. */
+const FETCH_CLUSTER_GAP_NS = 600_000_000_000n;
+
+/**
+ * Every column of the given `events` points, in one request. influxd decodes a whole TSM block
+ * (up to 1 000 points of a column) to return any point of it, so points of one series that lie
+ * close together (within 10 min of the next) are read by one statement over their time range
+ * rather than one statement each — a page located over a few cameras then costs one block read
+ * per camera instead of one per event. A range may return points that are not asked for (not
+ * located, or filtered out by the search): the caller keeps only the points it asked for.
+ */
 export function fetchEventsStatement(layout: IndexLayout, refs: readonly EventPointRef[]): Statement {
   const params = new Params();
   const columns = [...RESULT_COLUMNS, 'kind'].map(quoteIdent).join(', ');
-  const text = refs
-    .map(
-      (r) =>
-        `SELECT ${columns} FROM ${source(layout, r.kind, EVENTS_MEASUREMENT)} WHERE ${quoteIdent('site')} = ${params.bind(r.site)}` +
-        ` AND ${quoteIdent('camera')} = ${params.bind(r.camera)} AND time = ${params.bind(nsToRfc3339(r.timeNs))}`,
-    )
-    .join('; ');
-  return { text, params: params.values };
+  const bySeries = new Map<string, EventPointRef[]>();
+  for (const r of refs) {
+    const key = JSON.stringify([r.kind, r.site, r.camera]);
+    const list = bySeries.get(key) ?? [];
+    list.push(r);
+    bySeries.set(key, list);
+  }
+  const statements: string[] = [];
+  for (const list of bySeries.values()) {
+    const times = [...new Set(list.map((r) => r.timeNs))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const first = list[0];
+    if (first === undefined) continue;
+    let lo = times[0] ?? 0n;
+    let hi = lo;
+    const emit = (): void => {
+      const series =
+        `SELECT ${columns} FROM ${source(layout, first.kind, EVENTS_MEASUREMENT)} WHERE ${quoteIdent('site')} = ${params.bind(first.site)}` +
+        ` AND ${quoteIdent('camera')} = ${params.bind(first.camera)} AND `;
+      statements.push(
+        lo === hi
+          ? `${series}time = ${params.bind(nsToRfc3339(lo))}`
+          : `${series}time >= ${params.bind(nsToRfc3339(lo))} AND time <= ${params.bind(nsToRfc3339(hi))}`,
+      );
+    };
+    for (const t of times.slice(1)) {
+      if (t - hi > FETCH_CLUSTER_GAP_NS) {
+        emit();
+        lo = t;
+      }
+      hi = t;
+    }
+    emit();
+  }
+  return { text: statements.join('; '), params: params.values };
 }
 
 /**

@@ -5,8 +5,9 @@
  *   (validate.ts); a message or event that fails is rejected, counted by reason, the first one
  *   logged with its topic (then at most one line per 10 s), and acknowledged so it is not
  *   redelivered forever. Valid events join a batch (batch-window.ts); a batch stores its
- *   evidence (deduplicated by sha256, bounded concurrency), then writes its events to the index,
- *   and only then are its messages acknowledged, in arrival order.
+ *   evidence (deduplicated by sha256; with a batch evidence store in one `putMany` call
+ *   and one durability barrier, else `put` by `put` with bounded concurrency), then writes its
+ *   events to the index, and only then are its messages acknowledged, in arrival order.
  * - Transient store failures (InfluxDB down or slow, a full disk) are retried with capped
  *   exponential backoff and jitter, for as long as it takes. Meanwhile the window fills and the
  *   MQTT pump stops reading: the broker queues (on disk) instead of the gateway buffering.
@@ -18,6 +19,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { filter, parseTopic } from '../../../proto/topics.ts';
 import { GatewayError, isGatewayError } from '../errors.ts';
+import { isBatchEvidenceStore } from '../evidence/dir-store.ts';
 import type { EventIndex, EvidenceStore, IndexedEvent } from '../index/types.ts';
 import { LogRateLimiter, type Logger } from '../log.ts';
 import { BatchWindow, type WindowItem, type WindowStats } from './batch-window.ts';
@@ -41,6 +43,10 @@ export interface IngestMqttOptions {
   keepaliveS: number;
   reconnectPeriodMs: number;
   connectTimeoutMs: number;
+  /** 5 for MQTT 5 (shared subscriptions, scale-out); default 4. See MqttSubscriberOptions. */
+  protocolVersion?: 4 | 5;
+  /** MQTT 5 session expiry, s. See MqttSubscriberOptions. */
+  sessionExpiryS?: number;
 }
 
 /** Batching and back-off. */
@@ -82,6 +88,11 @@ export interface IngestOptions {
   evidence: EvidenceStore;
   /** Where status topics go; default: a new store. */
   siteState?: SiteState;
+  /**
+   * What to subscribe. Default: every site's events and status topics (role all). An ingest
+   * worker (scale-out) gives its shared subscription to the events alone.
+   */
+  subscriptions?: readonly { filter: string; qos: 0 | 1 }[];
   tuning?: Partial<IngestTuning>;
   limits?: Partial<ValidationLimits>;
   /**
@@ -272,7 +283,7 @@ export class Ingest {
 
     this.#subscriber = new MqttSubscriber({
       ...opts.mqtt,
-      subscriptions: [
+      subscriptions: opts.subscriptions ?? [
         { filter: filter.events, qos: 1 },
         { filter: filter.agent, qos: 1 },
         { filter: filter.cameraStatus, qos: 1 },
@@ -320,6 +331,14 @@ export class Ingest {
   /** Whether the MQTT client is connected. */
   get connected(): boolean {
     return this.#subscriber.connected;
+  }
+
+  /**
+   * Publish QoS1 on ingest's own connection, ahead of any acknowledgement sent later (see
+   * MqttSubscriber.publish): an ingest worker announces what it stored from `onStored`.
+   */
+  publish(topicName: string, payload: Buffer): Promise<void> {
+    return this.#subscriber.publish(topicName, payload);
   }
 
   #onMessage(message: InboundMessage): Promise<void> | undefined {
@@ -431,6 +450,21 @@ export class Ingest {
     if (blobs.size === 0) return;
     const queue = [...blobs.values()];
     const end = this.#m.writeSeconds.startTimer({ stage: 'evidence' });
+    const store = this.#o.evidence;
+    if (isBatchEvidenceStore(store)) {
+      // One call and one durability barrier for the whole batch; validation hashed every blob.
+      const puts = queue.map(({ blob }) => ({ bytes: blob.bytes, sha256: blob.sha256 }));
+      const result = await this.#retry(
+        'evidence',
+        () => store.putMany(puts, { hashesVerified: true }),
+        signal,
+      );
+      for (const { index, error } of result.refused) {
+        for (const owner of queue[index]?.owners ?? []) this.#refuse(owner, 'evidence_refused', error);
+      }
+      end();
+      return;
+    }
     const worker = async (): Promise<void> => {
       for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
         const { blob, owners } = next;

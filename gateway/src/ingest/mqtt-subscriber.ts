@@ -57,6 +57,16 @@ export interface MqttSubscriberOptions {
   /** Subscriptions made on connect; every one must be granted. */
   subscriptions: readonly { filter: string; qos: 0 | 1 }[];
   /**
+   * 5: speak MQTT 5 (needed for shared subscriptions, `$share/…`, on Mosquitto or EMQX). Default
+   * 4 (3.1.1, all Aedes speaks).
+   */
+  protocolVersion?: 4 | 5;
+  /**
+   * MQTT 5 only: how long the broker keeps the session (subscriptions and queued messages) after
+   * a disconnection, s. Under MQTT 5 a session otherwise ends with its connection. Default 7 days.
+   */
+  sessionExpiryS?: number;
+  /**
    * Called for each message in arrival order. The next message is not read until the returned
    * promise settles (it may wait for room in the consumer's window). A rejection is logged; the
    * message stays unacknowledged unless the consumer acked it.
@@ -66,6 +76,9 @@ export interface MqttSubscriberOptions {
   onConnection?: (connected: boolean) => void;
   logger: Logger;
 }
+
+/** MQTT 5 session expiry when none is given: a week of a worker being away. */
+const DEFAULT_SESSION_EXPIRY_S = 7 * 86_400;
 
 /** Passed to mqtt.js's handleMessage callback: "handled, but do not send the PUBACK". */
 const DEFERRED = new Error('sharpeyes: acknowledgement deferred until the message is stored');
@@ -90,7 +103,10 @@ export class MqttSubscriber {
     this.#log = opts.logger.child({ module: 'ingest-mqtt' });
     const clientOpts: IClientOptions = {
       manualConnect: true,
-      protocolVersion: 4,
+      protocolVersion: opts.protocolVersion ?? 4,
+      ...(opts.protocolVersion === 5 && {
+        properties: { sessionExpiryInterval: opts.sessionExpiryS ?? DEFAULT_SESSION_EXPIRY_S },
+      }),
       clean: false,
       clientId: opts.clientId,
       username: opts.username,
@@ -188,6 +204,22 @@ export class MqttSubscriber {
     // Once running, a refused reconnection (a broker restarting with new files) is retried too.
     client.options.reconnectOnConnackError = true;
     this.#started = true;
+  }
+
+  /**
+   * Publish QoS1 on this subscriber's own connection. The PUBLISH is written to the socket at
+   * once (or queued by mqtt.js while disconnected), so it reaches the broker before any PUBACK
+   * sent after this call: whoever acks a message after publishing what it derived from it cannot
+   * lose the derived message while the broker forgets the original (a worker killed in between
+   * has its original redelivered). Resolves when the broker acknowledges it.
+   */
+  publish(topic: string, payload: Buffer): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#client.publish(topic, payload, { qos: 1 }, (err) => {
+        if (err === undefined || err === null) resolve();
+        else reject(err);
+      });
+    });
   }
 
   /** Disconnect (DISCONNECT: the broker keeps the session and queues for it). Idempotent. */

@@ -17,6 +17,8 @@ export interface MosquittoSyncOptions {
   reloadPidFile: string | undefined;
   /** The gateway's own Mosquitto user (ingest and config push). */
   gatewayUser: { username: string; password: string };
+  /** More gateway users with the same password (scale-out: the api node's and its workers' clients). */
+  extraGatewayUsers?: readonly string[];
   registry: Registry;
   logger: Logger;
 }
@@ -27,7 +29,16 @@ export async function startMosquittoSync(opts: MosquittoSyncOptions): Promise<()
   const write = async (): Promise<void> => {
     await writeMosquittoFiles(
       { passwordFile: opts.passwordFile, aclFile: opts.aclFile },
-      { sites: opts.registry.sites.list(), gatewayUsers: [opts.gatewayUser] },
+      {
+        sites: opts.registry.sites.list(),
+        gatewayUsers: [
+          opts.gatewayUser,
+          ...(opts.extraGatewayUsers ?? []).map((username) => ({
+            username,
+            password: opts.gatewayUser.password,
+          })),
+        ],
+      },
     );
     let reloaded = false;
     if (opts.reloadPidFile !== undefined) {

@@ -17,9 +17,14 @@
  *
  *   npm run bench -- api [--events N] [--clients N] [--search-s S] [--subscribers N]
  *                        [--rate N] [--fanout-s S] [--cameras N] [--sites N] [--rss-s S]
- *                        [--skip search,fanout,rss]
+ *                        [--skip search,fanout,rss] [--data-dir DIR]
+ *
+ * `--data-dir DIR` keeps influxd's data in DIR with a manifest of what was loaded; a later run
+ * with the same `--events` and DIR skips the load (10M events take ~13 min here) and only
+ * measures. Remove DIR yourself when done. influxd's retention still applies: a data set reused
+ * days later has lost its oldest days.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -68,6 +73,8 @@ interface Params {
   sites: number;
   rssS: number;
   skip: Set<string>;
+  /** Keep influxd's data here and reuse it on the next run with the same event count. */
+  dataDir: string | undefined;
 }
 
 function parseArgs(args: readonly string[]): Params {
@@ -82,6 +89,7 @@ function parseArgs(args: readonly string[]): Params {
     sites: 250,
     rssS: 60,
     skip: new Set(),
+    dataDir: undefined,
   };
   for (let i = 0; i < args.length; i += 2) {
     const key = args[i] ?? '';
@@ -121,6 +129,9 @@ function parseArgs(args: readonly string[]): Params {
         break;
       case '--skip':
         p.skip = new Set(value.split(','));
+        break;
+      case '--data-dir':
+        p.dataDir = value;
         break;
       default:
         throw new Error(`unknown argument ${key}`);
@@ -537,6 +548,35 @@ async function fanout(
 
 // ---- Search ---------------------------------------------------------------------------------
 
+/** The index database of a kept data set (a fixed name, so a later run finds it). */
+const KEPT_DATABASE = 'sharpeyes_api_bench';
+/** What a kept data set was made with: a change here makes an old one unusable. */
+const KEPT_SCHEMA = 'api bench v1: 200 cameras, 100 000 plates, seed 20250601, events + plate_lookup';
+
+/**
+ * The kept data set in `--data-dir`, if any: the end time of its load when it holds `p.events`
+ * events made by this loader, else undefined (and `save` records a new load). Refuses a
+ * directory holding something else.
+ */
+function keptDataSet(p: Params): { endMs: number | undefined; save(endMs: number): void } {
+  const dir = p.dataDir;
+  if (dir === undefined) return { endMs: undefined, save: () => undefined };
+  const file = join(dir, 'api-bench.json');
+  const wanted = { events: p.events, schema: KEPT_SCHEMA };
+  if (existsSync(file)) {
+    const m = JSON.parse(readFileSync(file, 'utf8')) as { params: unknown; end_ms: number };
+    if (JSON.stringify(m.params) !== JSON.stringify(wanted))
+      throw new Error(`${dir} holds another data set: ${JSON.stringify(m.params)}`);
+    return { endMs: m.end_ms, save: () => undefined };
+  }
+  if (readdirSync(dir).some((f) => f !== 'meta' && f !== 'data' && f !== 'wal'))
+    throw new Error(`${dir} is not an api bench data dir: refusing to load into it`);
+  return {
+    endMs: undefined,
+    save: (endMs) => writeFileSync(file, JSON.stringify({ params: wanted, end_ms: endMs })),
+  };
+}
+
 async function search(
   env: ApiEnv,
   influxd: InfluxdHandle,
@@ -545,10 +585,18 @@ async function search(
   p: Params,
   progress: (msg: string) => void,
 ): Promise<Record<string, unknown>> {
-  const endMs = Date.now() - 60_000;
-  progress(`loading ${p.events} events over 30 days`);
-  const load = await loadEvents(influxd, env.index.names.database, p.events, endMs, progress);
-  progress(`loaded in ${load.seconds.toFixed(1)} s; settling 10 s`);
+  const kept = keptDataSet(p);
+  const endMs = kept.endMs ?? Date.now() - 60_000;
+  let load: { loaded: number; seconds: number | undefined; pool: string[] };
+  if (kept.endMs === undefined) {
+    progress(`loading ${p.events} events over 30 days`);
+    load = await loadEvents(influxd, env.index.names.database, p.events, endMs, progress);
+    kept.save(endMs);
+    progress(`loaded in ${(load.seconds ?? 0).toFixed(1)} s; settling 10 s`);
+  } else {
+    progress(`reusing ${p.events} events in ${p.dataDir ?? ''} (loaded ${new Date(endMs).toISOString()})`);
+    load = { loaded: p.events, seconds: undefined, pool: platePool(100_000) };
+  }
   await sleep(10_000);
   const district = env.deps.apiKeys.create('system', {
     name: 'bench district key',
@@ -642,7 +690,8 @@ async function search(
   progress(`REST search: ${JSON.stringify(rest)}`);
   return {
     events: load.loaded,
-    load_s: Math.round(load.seconds),
+    load_s: load.seconds === undefined ? null : Math.round(load.seconds),
+    reused_data: load.seconds === undefined,
     search_clients: p.clients,
     search_grpc_queries: g.queries,
     search_grpc_errors: g.errors,
@@ -666,6 +715,15 @@ async function search(
 }
 
 // ---- RSS ----------------------------------------------------------------------------------
+
+/** `process.memoryUsage()` of the bench gateway, as it reports it each second. */
+interface GatewayMemory {
+  rss: number;
+  heap_total: number;
+  heap_used: number;
+  external: number;
+  array_buffers: number;
+}
 
 async function rss(
   influxd: InfluxdHandle,
@@ -723,15 +781,22 @@ async function rss(
     );
     const lines = createInterface({ input: gw.process.stdout ?? process.stdin });
     let statuses = 0;
+    let mem: GatewayMemory | undefined;
     let ready: { broker_url: string } | undefined;
     const readyP = new Promise<void>((resolve) => {
       lines.on('line', (line) => {
-        const m = JSON.parse(line) as { ready?: boolean; broker_url?: string; statuses?: number };
+        const m = JSON.parse(line) as {
+          ready?: boolean;
+          broker_url?: string;
+          statuses?: number;
+          mem?: GatewayMemory;
+        };
         if (m.ready === true) {
           ready = { broker_url: m.broker_url ?? '' };
           resolve();
         }
         if (m.statuses !== undefined) statuses = m.statuses;
+        if (m.mem !== undefined) mem = m.mem;
       });
     });
     await Promise.race([
@@ -778,12 +843,12 @@ async function rss(
     progress(
       `${p.sites} sites connected in ${connectS.toFixed(1)} s (RSS peak ${Math.round(connectPeak / 2 ** 20)} MiB); warming up 30 s`,
     );
-    const samples: { t: number; rss: number; statuses: number }[] = [];
+    const samples: { t: number; rss: number; statuses: number; mem: GatewayMemory | undefined }[] = [];
     const t0 = Date.now();
     const warm = 30_000;
     while (Date.now() - t0 < warm + p.rssS * 1000) {
       await sleep(1000);
-      samples.push({ t: Date.now() - t0, rss: procRss(gw.pid), statuses });
+      samples.push({ t: Date.now() - t0, rss: procRss(gw.pid), statuses, mem });
       if (samples.length % 15 === 0)
         progress(
           `RSS ${Math.round((samples[samples.length - 1]?.rss ?? 0) / 2 ** 20)} MiB, ${statuses} statuses applied`,
@@ -798,6 +863,13 @@ async function rss(
         ? ((lastM.statuses - firstM.statuses) / (lastM.t - firstM.t)) * 1000
         : 0;
     await gw.stop();
+    // What the process's memory was made of at the steady peak (the gateway's own report of the
+    // second before): V8 heap in use and reserved, and memory outside it (Buffers, WASM SQLite).
+    const peak = measured.reduce<(typeof measured)[number] | undefined>(
+      (best, x) => (best === undefined || x.rss > best.rss ? x : best),
+      undefined,
+    );
+    const heapMax = Math.max(...measured.map((x) => x.mem?.heap_used ?? 0));
     return {
       rss_cameras: p.cameras,
       rss_sites: p.sites,
@@ -810,6 +882,12 @@ async function rss(
       rss_steady_peak_bytes: Math.max(...measured.map((s) => s.rss)),
       rss_end_bytes: lastM?.rss ?? 0,
       rss_growth_bytes: (lastM?.rss ?? 0) - (firstM?.rss ?? 0),
+      rss_at_peak_heap_used_bytes: peak?.mem?.heap_used ?? null,
+      rss_at_peak_heap_total_bytes: peak?.mem?.heap_total ?? null,
+      rss_at_peak_external_bytes: peak?.mem?.external ?? null,
+      rss_at_peak_array_buffers_bytes: peak?.mem?.array_buffers ?? null,
+      rss_heap_used_max_bytes: heapMax,
+      rss_heap_used_end_bytes: lastM?.mem?.heap_used ?? null,
     };
   } finally {
     dir.remove();
@@ -819,11 +897,17 @@ async function rss(
 export async function run(args: string[], progress: (msg: string) => void): Promise<Record<string, unknown>> {
   const p = parseArgs(args);
   const out: Record<string, unknown> = {};
-  const influxd = await startInfluxd({ indexVersion: 'tsi1' });
+  if (p.dataDir !== undefined) mkdirSync(p.dataDir, { recursive: true });
+  const influxd = await startInfluxd({
+    indexVersion: 'tsi1',
+    // Reopening a large kept data set (shards, WAL replay) takes a while.
+    ...(p.dataDir === undefined ? {} : { dataDir: p.dataDir, startTimeoutMs: 600_000 }),
+  });
   try {
     if (!p.skip.has('search') || !p.skip.has('fanout')) {
       const env = await startApiEnv({
         influxd,
+        ...(p.dataDir === undefined ? {} : { database: KEPT_DATABASE }),
         config: {
           limits: { requests_per_s: 100_000, burst: 100_000, max_streams: 1000 },
           live: { heartbeat_ms: 1000 },

@@ -14,6 +14,7 @@
  *    was first queryable − publish time.
  *
  *   npm run bench -- ingest [live_events=60000] [backlog_events=150000] [latency_s=20]
+ *   (or the same three numbers positionally)
  */
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -49,6 +50,8 @@ interface Throughput {
   seconds: number;
   gateway_cpu_percent: number;
   influxd_cpu_percent: number;
+  /** The simulated edge's CPU: near 100 would mean the publisher, not the gateway, is the limit. */
+  publisher_cpu_percent: number;
 }
 
 async function throughput(
@@ -69,7 +72,7 @@ async function throughput(
   const hi = opts.count * 0.9;
   let tLo: number | undefined;
   let tHi: number | undefined;
-  let cpu0 = { gw: 0, influx: 0 };
+  let cpu0 = { gw: 0, influx: 0, pub: 0 };
   const started = Date.now();
   let lastReport = started;
   for (;;) {
@@ -80,6 +83,7 @@ async function throughput(
       cpu0 = {
         gw: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
         influx: await cpuSeconds(influxd.pid),
+        pub: await cpuSeconds(pub.child.pid).catch(() => 0),
       };
     }
     if (tHi === undefined && written >= hi) tHi = now;
@@ -94,6 +98,7 @@ async function throughput(
   const cpu1 = {
     gw: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
     influx: await cpuSeconds(influxd.pid),
+    pub: await cpuSeconds(pub.child.pid).catch(() => 0),
   };
   const done = await pub.done;
   const seconds = ((tHi ?? Date.now()) - (tLo ?? started)) / 1000;
@@ -106,6 +111,7 @@ async function throughput(
     seconds: Math.round(seconds * 10) / 10,
     gateway_cpu_percent: Math.round(((cpu1.gw - cpu0.gw) / span) * 100),
     influxd_cpu_percent: Math.round(((cpu1.influx - cpu0.influx) / span) * 100),
+    publisher_cpu_percent: Math.round(((cpu1.pub - cpu0.pub) / span) * 100),
   };
 }
 
@@ -173,10 +179,27 @@ async function latency(
   };
 }
 
+const ARG_NAMES = ['live_events', 'backlog_events', 'latency_s'] as const;
+
+/** `name=value` or positional arguments, in the order of ARG_NAMES; anything else is an error. */
+function parseArgs(args: readonly string[]): Partial<Record<(typeof ARG_NAMES)[number], number>> {
+  const out: Partial<Record<(typeof ARG_NAMES)[number], number>> = {};
+  args.forEach((arg, i) => {
+    const eq = arg.indexOf('=');
+    const name = eq < 0 ? ARG_NAMES[i] : arg.slice(0, eq);
+    const value = Number(eq < 0 ? arg : arg.slice(eq + 1));
+    if (!ARG_NAMES.includes(name as (typeof ARG_NAMES)[number]) || !Number.isFinite(value) || value <= 0)
+      throw new Error(`bad argument ${JSON.stringify(arg)}: expected [${ARG_NAMES.join('=N] [')}=N]`);
+    out[name as (typeof ARG_NAMES)[number]] = value;
+  });
+  return out;
+}
+
 export async function run(args: string[], progress: (msg: string) => void): Promise<Record<string, unknown>> {
-  const liveEvents = Number(args[0] ?? 60_000);
-  const backlogEvents = Number(args[1] ?? 150_000);
-  const latencyS = Number(args[2] ?? 20);
+  const a = parseArgs(args);
+  const liveEvents = a.live_events ?? 60_000;
+  const backlogEvents = a.backlog_events ?? 150_000;
+  const latencyS = a.latency_s ?? 20;
   const tmp = makeTempDir('bench-ingest');
   const influxd = await startInfluxd({ indexVersion: 'tsi1' });
   let gw: TestGateway | undefined;
@@ -238,12 +261,15 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
       live_gateway_cpu_us_per_event: live.gateway_cpu_us_per_event,
       live_gateway_cpu_percent: live.gateway_cpu_percent,
       live_influxd_cpu_percent: live.influxd_cpu_percent,
+      live_publisher_cpu_percent: live.publisher_cpu_percent,
       live_no_evidence_events_per_s: liveBare.events_per_s,
       live_no_evidence_gateway_cpu_us_per_event: liveBare.gateway_cpu_us_per_event,
       live_no_evidence_gateway_cpu_percent: liveBare.gateway_cpu_percent,
       live_no_evidence_influxd_cpu_percent: liveBare.influxd_cpu_percent,
+      live_no_evidence_publisher_cpu_percent: liveBare.publisher_cpu_percent,
       backlog_events_per_s: backlog.events_per_s,
       backlog_gateway_cpu_us_per_event: backlog.gateway_cpu_us_per_event,
+      backlog_gateway_cpu_percent: backlog.gateway_cpu_percent,
       backlog_no_evidence_events_per_s: backlogBare.events_per_s,
       backlog_no_evidence_gateway_cpu_us_per_event: backlogBare.gateway_cpu_us_per_event,
       backlog_no_evidence_gateway_cpu_percent: backlogBare.gateway_cpu_percent,

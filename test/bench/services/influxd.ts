@@ -5,6 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { influxdConfig } from '../../../gateway/src/influxd/influxd.ts';
 import { makeTempDir } from '../lifetime.ts';
 import { freePort, waitFor } from '../wait.ts';
 import { exitedReason, readyOrExplain, retryOnPortClash, spawnService } from './child-service.ts';
@@ -24,7 +25,7 @@ export interface InfluxdOptions {
    * `stop()`. A directory given here is kept, so a second instance can reopen the same data.
    */
   dataDir?: string;
-  /** TSM index type; influxd's default is `inmem`. */
+  /** TSM index type. Default: the gateway's (`tsi1`, see gateway/src/influxd/influxd.ts). */
   indexVersion?: 'inmem' | 'tsi1';
   /** How long to wait for `/ping` to answer 204, in ms. Default 30000. */
   startTimeoutMs?: number;
@@ -101,7 +102,8 @@ async function startOnce(opts: InfluxdOptions): Promise<InfluxdHandle> {
   const configPath = join(tmp.path, 'influxd.conf');
   writeFileSync(
     configPath,
-    influxdConfig({ port, rpcPort, dataDir, indexVersion: opts.indexVersion ?? 'inmem' }),
+    // The gateway's own config writer, so tests run influxd as the gateway does.
+    influxdConfig({ dir: dataDir, port, rpcPort, logLevel: 'info', ...indexOpt(opts) }),
   );
 
   const svc = spawnService(INFLUXD, ['run', '-config', configPath], {
@@ -193,6 +195,10 @@ async function startOnce(opts: InfluxdOptions): Promise<InfluxdHandle> {
   };
 }
 
+function indexOpt(opts: InfluxdOptions): { indexVersion?: 'inmem' | 'tsi1' } {
+  return opts.indexVersion === undefined ? {} : { indexVersion: opts.indexVersion };
+}
+
 /** influxd lets `INFLUXDB_*` variables override the config file: none may leak in from the caller. */
 function withoutInfluxEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('INFLUXDB_')));
@@ -216,68 +222,5 @@ export function seriesRows(series: InfluxSeries): Array<Record<string, InfluxVal
   });
 }
 
-/**
- * The config file. Everything that can listen is either on 127.0.0.1 or disabled: the HTTP API,
- * the RPC (backup/restore) service from the top-level `bind-address`, and the input plugins
- * (graphite, collectd, opentsdb, udp, ifql) that `influxd config` lists, all off.
- */
-export function influxdConfig(c: {
-  port: number;
-  rpcPort: number;
-  dataDir: string;
-  indexVersion: 'inmem' | 'tsi1';
-}): string {
-  const q = (s: string): string => JSON.stringify(s);
-  return `reporting-enabled = false
-bind-address = ${q(`127.0.0.1:${c.rpcPort}`)}
-
-[meta]
-  dir = ${q(join(c.dataDir, 'meta'))}
-  logging-enabled = false
-
-[data]
-  dir = ${q(join(c.dataDir, 'data'))}
-  wal-dir = ${q(join(c.dataDir, 'wal'))}
-  index-version = ${q(c.indexVersion)}
-  query-log-enabled = false
-
-[monitor]
-  store-enabled = false
-
-[subscriber]
-  enabled = false
-
-[http]
-  enabled = true
-  bind-address = ${q(`127.0.0.1:${c.port}`)}
-  auth-enabled = false
-  log-enabled = false
-  pprof-enabled = false
-  https-enabled = false
-  unix-socket-enabled = false
-
-[logging]
-  level = "info"
-  suppress-logo = true
-
-[ifql]
-  enabled = false
-  bind-address = "127.0.0.1:0"
-
-[[graphite]]
-  enabled = false
-  bind-address = "127.0.0.1:0"
-
-[[collectd]]
-  enabled = false
-  bind-address = "127.0.0.1:0"
-
-[[opentsdb]]
-  enabled = false
-  bind-address = "127.0.0.1:0"
-
-[[udp]]
-  enabled = false
-  bind-address = "127.0.0.1:0"
-`;
-}
+/** The config file writer, shared with the gateway's managed influxd (one source). */
+export { influxdConfig };

@@ -31,6 +31,15 @@ describe('mayPublish', () => {
     [gateway, `${R}/village-7/events`, true],
     [gateway, '$SYS/x', false],
     [gateway, `${R}/+/config`, false],
+    // Snapshots: a site answers under its own prefix only, and never asks.
+    [site, `${R}/village-7/snapshot/res/gw-1`, true],
+    [site, `${R}/checkpoint-2/snapshot/res/gw-1`, false],
+    [site, `${R}/village-7/snapshot/req`, false],
+    [site, `${R}/checkpoint-2/snapshot/req`, false],
+    [site, `${R}/village-7/snapshot/res`, false],
+    [site, `${R}/village-7/snapshot/res/gw-1/x`, false],
+    [site, `${R}/village-7/snapshot/res/+`, false],
+    [gateway, `${R}/village-7/snapshot/req`, true],
   ] as const)('%o publishes %s: %s', (p, topic, want) => {
     expect(mayPublish(p, topic)).toBe(want);
   });
@@ -48,6 +57,13 @@ describe('maySubscribe and mayReceive', () => {
     [gateway, `${R}/#`, true],
     [gateway, '#', false],
     [gateway, '$SYS/#', false],
+    [site, `${R}/village-7/snapshot/req`, true],
+    [site, `${R}/checkpoint-2/snapshot/req`, false],
+    [site, `${R}/+/snapshot/req`, false],
+    [site, `${R}/village-7/snapshot/#`, false],
+    [site, `${R}/village-7/snapshot/res/+`, false],
+    [site, `${R}/+/snapshot/res/gw-1`, false],
+    [gateway, `${R}/+/snapshot/res/gw-1`, true],
   ] as const)('%o subscribes %s: %s', (p, filter, want) => {
     expect(maySubscribe(p, filter)).toBe(want);
   });
@@ -57,6 +73,14 @@ describe('maySubscribe and mayReceive', () => {
     expect(mayReceive(site, `${R}/checkpoint-2/config`)).toBe(false);
     expect(mayReceive(site, `${R}/village-7/events`)).toBe(false);
     expect(mayReceive(gateway, `${R}/village-7/events`)).toBe(true);
+  });
+
+  it('delivers to a site its own snapshot requests, never another site’s nor any answer', () => {
+    expect(mayReceive(site, `${R}/village-7/snapshot/req`)).toBe(true);
+    expect(mayReceive(site, `${R}/checkpoint-2/snapshot/req`)).toBe(false);
+    expect(mayReceive(site, `${R}/village-7/snapshot/res/gw-1`)).toBe(false);
+    expect(mayReceive(site, `${R}/checkpoint-2/snapshot/res/gw-1`)).toBe(false);
+    expect(mayReceive(gateway, `${R}/village-7/snapshot/res/gw-1`)).toBe(true);
   });
 });
 
@@ -80,5 +104,7 @@ describe('client ids and orphan wills', () => {
     expect(mayPublishOrphanWill(`${R}/village-7/agent`)).toBe(true);
     expect(mayPublishOrphanWill(`${R}/village-7/config`)).toBe(false);
     expect(mayPublishOrphanWill('$SYS/x')).toBe(false);
+    expect(mayPublishOrphanWill(`${R}/village-7/snapshot/req`)).toBe(false);
+    expect(mayPublishOrphanWill(`${R}/village-7/snapshot/res/gw-1`)).toBe(false);
   });
 });

@@ -16,7 +16,7 @@ import {
 import { hashScrypt } from '../../../gateway/src/broker/passwords.ts';
 import type { SiteCredentialEntry } from '../../../gateway/src/broker/types.ts';
 import { isGatewayError } from '../../../gateway/src/errors.ts';
-import { topic } from '../../../proto/topics.ts';
+import { filter as filters, topic } from '../../../proto/topics.ts';
 import { makeTempDir, type TempDir } from '../../bench/lifetime.ts';
 import { startMosquitto, type MosquittoHandle } from '../../bench/services/index.ts';
 import { waitFor } from '../../bench/wait.ts';
@@ -81,6 +81,8 @@ describe('generated files', () => {
     const acl = mosquittoAclFile({ sites: entries, gatewayUsers: [GATEWAY] });
     expect(acl).toContain('user village-7\ntopic write sharpeyes/v1/sites/village-7/events\n');
     expect(acl).toContain('topic read sharpeyes/v1/sites/village-7/config\n');
+    expect(acl).toContain('topic read sharpeyes/v1/sites/village-7/snapshot/req\n');
+    expect(acl).toContain('topic write sharpeyes/v1/sites/village-7/snapshot/res/+\n');
     expect(acl).not.toContain('retired-1');
     expect(await readFile(join(dir.path, 'acl'), 'utf8')).toBe(acl);
   });
@@ -150,5 +152,35 @@ describe('real Mosquitto with the generated files', () => {
     await waitFor(() => (seen.includes(update) ? true : undefined), { what: 'own config update' });
     // Overlapping subscriptions may deliver the own retained config more than once; nothing else.
     expect(new Set(seen)).toEqual(new Set([`${topic.config('village-7')} config of village-7`, update]));
+  });
+
+  it('lets a site read only its own snapshot requests and answer only under its own prefix', async () => {
+    const url = mosquitto.url;
+    const gw = await client(connectClient(url, { ...GATEWAY, clientId: GATEWAY.username }));
+    const answers: string[] = [];
+    gw.on('message', (t, payload) => answers.push(`${t} ${payload.toString()}`));
+    await gw.subscribeAsync(filters.snapshotResponses('gw-1'), { qos: 0 });
+
+    const v7 = await client(connectSite(url, 'village-7'));
+    const asked: string[] = [];
+    v7.on('message', (t, payload) => asked.push(`${t} ${payload.toString()}`));
+    for (const f of [topic.snapshotRequest('checkpoint-2'), filters.snapshotRequest]) {
+      await v7.subscribeAsync(f, { qos: 0 }).catch(() => undefined);
+    }
+    await v7.subscribeAsync(topic.snapshotRequest('village-7'), { qos: 0 });
+    // Neither a site nor its own agent may ask a site for a snapshot: only the gateway.
+    await v7.publishAsync(topic.snapshotRequest('village-7'), 'forged request', { qos: 1 });
+    await v7.publishAsync(topic.snapshotRequest('checkpoint-2'), 'forged request', { qos: 1 });
+    await gw.publishAsync(topic.snapshotRequest('checkpoint-2'), 'other site', { qos: 0 });
+    await gw.publishAsync(topic.snapshotRequest('village-7'), 'own request', { qos: 0 });
+    const own = `${topic.snapshotRequest('village-7')} own request`;
+    await waitFor(() => (asked.includes(own) ? true : undefined), { what: 'the own request' });
+    expect(new Set(asked)).toEqual(new Set([own]));
+
+    await v7.publishAsync(topic.snapshotResponse('checkpoint-2', 'gw-1'), 'forged answer', { qos: 1 });
+    await v7.publishAsync(topic.snapshotResponse('village-7', 'gw-1'), 'genuine answer', { qos: 1 });
+    const genuine = `${topic.snapshotResponse('village-7', 'gw-1')} genuine answer`;
+    await waitFor(() => (answers.includes(genuine) ? true : undefined), { what: 'the genuine answer' });
+    expect(answers).toEqual([genuine]);
   });
 });

@@ -39,6 +39,7 @@ beforeEach(async () => {
   store = await DirEvidenceStore.open({ dir: join(tmp.path, 'store'), registry });
 });
 afterEach(() => {
+  store.close();
   tmp.remove();
 });
 

@@ -5,35 +5,21 @@
  *
  * `dir` holds what the bench prepared (so no set-up work inflates this process): `sites.json`
  * (broker credential entries with real scrypt hashes) and `gateway.sqlite` (the registry: sites
- * and cameras). This process runs the gateway app (embedded broker, ingest, index, evidence,
- * /healthz) plus the registry, live bus, REST and gRPC APIs, and wires camera statuses from
- * ingest's site state into the registry (state changes at once, last-seen flushed every 5 s), as
- * the full gateway does.
+ * and cameras). This process runs the real gateway app (`startGatewayApp`: SQLite stores on that
+ * registry, embedded broker, ingest, index, evidence, live bus, REST and gRPC APIs, edge reports
+ * into the registry, maintenance), configured as in production apart from loopback ports and an
+ * external influxd.
  *
- * stdout, JSON lines: {"ready":true,"broker_url":…} once listening, then {"statuses":n} each second.
+ * stdout, JSON lines: {"ready":true,"broker_url":…} once listening, then each second
+ * {"statuses":n,"mem":{rss,heap_total,heap_used,external,array_buffers}} (bytes; from
+ * `process.memoryUsage()`, so the bench can say what holds the memory).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Registry as PromRegistry } from 'prom-client';
-import { AlertService } from '../../../gateway/src/alerts/alerts.ts';
-import { AlertEntryStore } from '../../../gateway/src/alerts/entries.ts';
-import { AuditLog } from '../../../gateway/src/audit/log.ts';
-import { ApiKeyStore } from '../../../gateway/src/auth/api-keys.ts';
-import { LoginService } from '../../../gateway/src/auth/login.ts';
-import { LoginRateLimiter } from '../../../gateway/src/auth/rate-limit.ts';
-import { SessionStore } from '../../../gateway/src/auth/sessions.ts';
-import { UserStore } from '../../../gateway/src/auth/users.ts';
+import { startGatewayApp } from '../../../gateway/src/app.ts';
 import type { SiteCredentialEntry } from '../../../gateway/src/broker/types.ts';
-import { startGrpcServer } from '../../../gateway/src/grpc/server.ts';
-import { registerRestApi } from '../../../gateway/src/http/api/plugin.ts';
-import { buildHttpApp } from '../../../gateway/src/http/server.ts';
-import { LiveEventBus } from '../../../gateway/src/live/bus.ts';
-import { cameraStatusFeedFromSiteState } from '../../../gateway/src/live/camera-status.ts';
+import { parseConfig } from '../../../gateway/src/config/load.ts';
 import { silentLogger } from '../../../gateway/src/log.ts';
-import { Registry } from '../../../gateway/src/registry/registry.ts';
-import { openSqlite } from '../../../gateway/src/registry/sqlite.ts';
-import { startTestGateway } from '../fixtures/gateway.ts';
-import { testApiConfig } from './env.ts';
 
 const o = JSON.parse(process.argv[2] ?? '{}') as { influxUrl: string; dir: string };
 const out = (obj: unknown): void => {
@@ -41,63 +27,55 @@ const out = (obj: unknown): void => {
 };
 
 const sites = JSON.parse(readFileSync(join(o.dir, 'sites.json'), 'utf8')) as SiteCredentialEntry[];
-const logger = silentLogger();
-const gw = await startTestGateway({ influxUrl: o.influxUrl, sites, database: 'rss', logger });
-const db = openSqlite(join(o.dir, 'gateway.sqlite'));
-const audit = new AuditLog(db, { log: logger });
-const registry = new Registry(db, audit, { log: logger });
-const users = new UserStore(db, audit);
-const sessions = new SessionStore(db);
-const apiKeys = new ApiKeyStore(db, audit);
-const alertEntries = new AlertEntryStore(db, audit, {}, Date.now, logger);
-const live = new LiveEventBus();
-const deps = {
-  registry,
-  users,
-  sessions,
-  apiKeys,
-  login: new LoginService(users, sessions, new LoginRateLimiter(), audit, logger),
-  audit,
-  db,
-  alerts: new AlertService(db, audit, alertEntries, Date.now, logger),
-  alertEntries,
-  search: gw.app.index,
-  evidence: gw.app.evidence,
-  live,
-  cameraStatus: cameraStatusFeedFromSiteState(gw.app.siteState),
-  config: testApiConfig(),
-  logger,
-};
-const http = buildHttpApp({ registry: new PromRegistry(), version: 'bench', components: () => ({}), logger });
-await registerRestApi(http, deps);
-await http.listen({ host: '127.0.0.1', port: 0 });
-const grpc = await startGrpcServer(deps, { host: '127.0.0.1', port: 0 });
+const sitesFile = join(o.dir, 'sites-file.json');
+writeFileSync(
+  sitesFile,
+  JSON.stringify({
+    sites: sites.map((s) => ({
+      site_id: s.siteId,
+      password_hash: s.passwordHash,
+      ...(s.mosquittoPasswordHash !== undefined && { mosquitto_password_hash: s.mosquittoPasswordHash }),
+      enabled: s.enabled,
+    })),
+  }),
+);
+const config = parseConfig({
+  data_dir: join(o.dir, 'data'),
+  http: { port: 0 },
+  api: { grpc: { port: 0 } },
+  broker: { port: 0, sites_file: sitesFile },
+  influx: { mode: 'external' },
+  index: { url: o.influxUrl, database: 'rss' },
+  registry: { db_path: join(o.dir, 'gateway.sqlite') },
+});
+const app = await startGatewayApp({ config, logger: silentLogger() });
 
 let statuses = 0;
-gw.app.siteState.onChange((change) => {
-  if (change.kind !== 'cameraStatus') return;
-  const s = gw.app.siteState.site(change.siteId)?.cameras.get(change.cameraId)?.value;
-  if (s === undefined) return;
-  registry.recordCameraStatus(s);
-  statuses += 1;
+app.siteState.onChange((change) => {
+  if (change.kind === 'cameraStatus') statuses += 1;
 });
-const flush = setInterval(() => registry.reports.flush(), 5000);
 const report = setInterval(() => {
-  out({ statuses });
+  const m = process.memoryUsage();
+  out({
+    statuses,
+    mem: {
+      rss: m.rss,
+      heap_total: m.heapTotal,
+      heap_used: m.heapUsed,
+      external: m.external,
+      array_buffers: m.arrayBuffers,
+    },
+  });
 }, 1000);
-out({ ready: true, broker_url: gw.app.brokerUrl });
+out({ ready: true, broker_url: app.brokerUrl });
 
 let stopping = false;
 process.on('SIGTERM', () => {
   if (stopping) return;
   stopping = true;
-  clearInterval(flush);
   clearInterval(report);
   void (async () => {
-    await grpc.stop(1000);
-    await http.close();
-    await gw.stop();
-    db.close();
+    await app.stop();
     process.exit(0);
   })();
 });

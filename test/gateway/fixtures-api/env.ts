@@ -91,6 +91,8 @@ export interface ApiEnvOptions {
   config?: Partial<{ [K in keyof ApiConfig]: Partial<ApiConfig[K]> }>;
   logger?: Logger;
   ringEvents?: number;
+  /** The index's database name. Default: a new one per env (`sharpeyes_api_<pid>_<n>`). */
+  database?: string;
 }
 
 let envCount = 0;
@@ -125,7 +127,7 @@ export async function startApiEnv(opts: ApiEnvOptions = {}): Promise<ApiEnv> {
     const alerts = new AlertService(db, audit, alertEntries, Date.now, logger);
     const index = await InfluxEventIndex.open({
       url: influxd.url,
-      database: `sharpeyes_api_${process.pid}_${++envCount}`,
+      database: opts.database ?? `sharpeyes_api_${process.pid}_${++envCount}`,
       retentionDays: { face: 30, plate: 30 },
     });
     const evidence = await DirEvidenceStore.open({ dir: join(dir.path, 'evidence') });

@@ -9,8 +9,10 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CameraState } from '../../../proto/gen/sharpeyes/v1/camera.ts';
 import { DeviceAccess, DiscoveredDevices } from '../../../proto/gen/sharpeyes/v1/discovery.ts';
+import { GatewayError } from '../../../gateway/src/errors.ts';
+import type { DeviceSnapshotSource } from '../../../gateway/src/http/api/core/cameras.ts';
 import { startApiEnv, type ApiEnv } from '../fixtures-api/env.ts';
-import { buildApiApp, call, login, q, type ApiJson, type As } from './helpers.ts';
+import { buildApiApp, call, headersOf, login, q, REASON, type ApiJson, type As } from './helpers.ts';
 
 let env: ApiEnv;
 let app: FastifyInstance;
@@ -445,5 +447,178 @@ describe('discovered devices and reports', () => {
         ?.field,
     ).toBe('level');
     expect((await call(app, as.keyA, 'GET', '/api/v1/reports/quality')).statusCode).toBe(403);
+  });
+});
+
+/**
+ * The live snapshot routes. The snapshot source here is a scripted stand-in for the MQTT one (the
+ * one test double of this file): these tests are about the HTTP contract — JPEG, reasons, roles,
+ * area scope, audit, and how an edge's failure is answered. The real path (gateway MQTT client,
+ * broker ACL, edge agent, camera) is tested end to end in test/gateway/wiring/snapshots.test.ts.
+ */
+describe('live snapshots', () => {
+  const jpeg = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 4, 0xff, 0xd9]);
+  let mode: 'ok' | 'silent' | 'busy' = 'ok';
+  const asked: string[] = [];
+  const answer = (what: string): Promise<{ jpeg: Uint8Array; takenMs: number }> => {
+    asked.push(what);
+    if (mode === 'silent') {
+      return Promise.reject(
+        new GatewayError('GATEWAY_ERR_UNAVAILABLE', 'the edge of site site-a did not answer within 5000 ms'),
+      );
+    }
+    if (mode === 'busy') {
+      return Promise.reject(new GatewayError('GATEWAY_ERR_RESOURCE_EXHAUSTED', 'EDGE_BUSY: too many'));
+    }
+    return Promise.resolve({ jpeg, takenMs: 1_700_000_000_000 });
+  };
+  const scripted: DeviceSnapshotSource = {
+    snapshot: (cameraId) => answer(`camera:${cameraId}`),
+    deviceSnapshot: (siteId, device) => answer(`device:${siteId}/${device.endpointReference}`),
+  };
+  const snapshotAudits = (target: string) =>
+    env.deps.audit.list({ action: 'snapshot.fetch', target, limit: 1000 });
+
+  beforeAll(() => {
+    env.deps.snapshots = scripted;
+  });
+  afterAll(() => {
+    delete env.deps.snapshots;
+  });
+
+  it('serves a camera’s live JPEG with a reason, audited once per viewing', async () => {
+    mode = 'ok';
+    const url = q('/api/v1/cameras/cam-a1/snapshot', { reason: REASON });
+    const r = await call(app, as['op-a'], 'GET', url);
+    expect(r.statusCode, r.body).toBe(200);
+    expect(r.headers['content-type']).toBe('image/jpeg');
+    expect(r.headers['cache-control']).toBe('no-store');
+    expect(r.headers['x-snapshot-taken-ms']).toBe('1700000000000');
+    expect(r.headers['x-snapshot-sha256']).toMatch(/^[0-9a-f]{64}$/);
+    expect(Buffer.compare(r.rawPayload, jpeg)).toBe(0);
+    // The reason as the UI also sends it: the percent-encoded x-reason header.
+    const viaHeader = await app.inject({
+      method: 'GET',
+      url: '/api/v1/cameras/cam-a1/snapshot',
+      headers: { ...headersOf(as['op-a']), 'x-reason': encodeURIComponent('案件 2025-XS-0815 核查') },
+    });
+    expect(viaHeader.statusCode).toBe(200);
+    // An integrator key with the snapshots service, in its area.
+    expect((await call(app, as.keyA, 'GET', url)).statusCode).toBe(200);
+    // A picture a second for a minute is one record per viewer and reason, not sixty.
+    for (let i = 0; i < 3; i++) expect((await call(app, as['op-a'], 'GET', url)).statusCode).toBe(200);
+    const records = snapshotAudits('camera:cam-a1');
+    const opA = records.filter((x) => x.actor === 'user:op-a');
+    expect(opA.map((x) => (x.details as { reason: string }).reason).sort()).toEqual(
+      ['案件 2025-XS-0815 核查', REASON].sort(),
+    );
+    expect(opA[0]?.details).toMatchObject({ result_count: 1, via: 'rest' });
+  });
+
+  it('refuses a snapshot without a reason, with a bad id, outside the area or the role', async () => {
+    mode = 'ok';
+    asked.length = 0;
+    const noReason = await call(app, as['op-a'], 'GET', '/api/v1/cameras/cam-a1/snapshot');
+    expect(noReason.statusCode).toBe(400);
+    expect(noReason.json().error).toMatchObject({ code: 'GATEWAY_ERR_REASON_REQUIRED', field: 'reason' });
+    const badId = await call(app, as['op-a'], 'GET', q('/api/v1/cameras/a%20b/snapshot', { reason: REASON }));
+    expect(badId.statusCode).toBe(400);
+    expect(badId.json().error?.field).toBe('camera_id');
+    // Another district's camera is answered exactly like a missing one, and the attempt is audited.
+    const other = await call(
+      app,
+      as['op-b'],
+      'GET',
+      q('/api/v1/cameras/cam-a1/snapshot', { reason: REASON }),
+    );
+    expect(other.statusCode).toBe(404);
+    expect(other.json().error?.code).toBe('GATEWAY_ERR_NOT_FOUND');
+    const missing = await call(
+      app,
+      as['op-a'],
+      'GET',
+      q('/api/v1/cameras/cam-zz/snapshot', { reason: REASON }),
+    );
+    expect(missing.statusCode).toBe(404);
+    expect(
+      snapshotAudits('camera:cam-a1').some(
+        (x) => x.actor === 'user:op-b' && (x.details as { result_count: number }).result_count === 0,
+      ),
+    ).toBe(true);
+    expect(
+      (await call(app, as['inst-a'], 'GET', q('/api/v1/cameras/cam-a1/snapshot', { reason: REASON })))
+        .statusCode,
+    ).toBe(403);
+    expect(
+      (
+        await call(
+          app,
+          { key: env.keys.keyEventsOnly },
+          'GET',
+          q('/api/v1/cameras/cam-a1/snapshot', { reason: REASON }),
+        )
+      ).statusCode,
+    ).toBe(403);
+    // Nothing outside the caller's reach was asked of an edge.
+    expect(asked).toEqual([]);
+  });
+
+  it('answers an edge that does not answer with 503, and a busy edge with 429, with stable codes', async () => {
+    mode = 'silent';
+    const url = q('/api/v1/cameras/cam-a2/snapshot', { reason: REASON });
+    const silent = await call(app, as['op-a'], 'GET', url);
+    expect(silent.statusCode).toBe(503);
+    expect(silent.json().error).toMatchObject({
+      code: 'GATEWAY_ERR_UNAVAILABLE',
+      message: expect.stringContaining('did not answer') as unknown,
+    });
+    mode = 'busy';
+    const busy = await call(app, as['op-a'], 'GET', url);
+    expect(busy.statusCode).toBe(429);
+    expect(busy.json().error?.code).toBe('GATEWAY_ERR_RESOURCE_EXHAUSTED');
+    // The failed attempt is audited too (no picture returned).
+    const failed = snapshotAudits('camera:cam-a2').find((x) => x.actor === 'user:op-a');
+    expect(failed?.details).toMatchObject({ result_count: 0 });
+    mode = 'ok';
+  });
+
+  it('serves installers a discovered device’s live JPEG by its device_key, in their area only', async () => {
+    mode = 'ok';
+    asked.length = 0;
+    const list = await call(app, as['inst-a'], 'GET', q('/api/v1/discovered', { site_id: 'site-a' }));
+    const devices = (list.json().items as { devices: { device_key: string }[] }[])[0]?.devices ?? [];
+    expect(devices.map((d) => d.device_key).sort()).toEqual(['urn:uuid:a1', 'urn:uuid:new1']);
+    const url = `/api/v1/discovered/site-a/${encodeURIComponent('urn:uuid:new1')}/snapshot`;
+    const r = await call(app, as['inst-a'], 'GET', url);
+    expect(r.statusCode, r.body).toBe(200);
+    expect(r.headers['content-type']).toBe('image/jpeg');
+    expect(Buffer.compare(r.rawPayload, jpeg)).toBe(0);
+    expect(asked).toEqual(['device:site-a/urn:uuid:new1']);
+    const audit = snapshotAudits('device:site-a/urn:uuid:new1');
+    expect(audit[0]).toMatchObject({ actor: 'user:inst-a' });
+    expect(audit[0]?.details).toMatchObject({ purpose: 'commissioning', result_count: 1 });
+
+    const unknown = await call(
+      app,
+      as['inst-a'],
+      'GET',
+      '/api/v1/discovered/site-a/urn%3Auuid%3Anope/snapshot',
+    );
+    expect(unknown.statusCode).toBe(404);
+    const otherSite = await call(
+      app,
+      as['inst-a'],
+      'GET',
+      `/api/v1/discovered/site-b/urn%3Auuid%3Ab1/snapshot`,
+    );
+    expect(otherSite.statusCode).toBe(404);
+    expect((await call(app, as['op-a'], 'GET', url)).statusCode).toBe(403);
+    const badSite = await call(app, as['inst-a'], 'GET', '/api/v1/discovered/a%20b/x/snapshot');
+    expect(badSite.json().error?.field).toBe('site_id');
+    mode = 'silent';
+    const silent = await call(app, as['inst-a'], 'GET', url);
+    expect(silent.statusCode).toBe(503);
+    expect(silent.json().error?.code).toBe('GATEWAY_ERR_UNAVAILABLE');
+    mode = 'ok';
   });
 });

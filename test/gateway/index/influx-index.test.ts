@@ -380,6 +380,42 @@ describe('search', () => {
   });
 });
 
+describe('time windows', () => {
+  it('pages are complete and in order whatever window sizes the index learnt (bursts, gaps, sparse)', async () => {
+    // Bursts of 60 events within a second, hours of nothing, then single events days apart: the
+    // index sizes its first window from the density earlier searches of the same shape found, so
+    // a dense search followed by sparse ones (and back) exercises full windows, instants read
+    // whole, short windows growing over gaps, and the last window reaching `from`.
+    const start = Date.now() - 20 * DAY;
+    const ids = ulidFactory(41);
+    const events: Event[] = [];
+    for (let burst = 0; burst < 4; burst++) {
+      const at = start + 2 * DAY + burst * 7 * HOUR;
+      for (let i = 0; i < 60; i++)
+        events.push(makeEvent({ eventId: ids(at + i * 15), firstSeenMs: at + i * 15, siteId: 'win', cameraId: `win-${i % 3}` }));
+    }
+    for (let d = 0; d < 5; d++) {
+      const at = start + 5 * DAY + d * 3 * DAY + 17;
+      events.push(makeEvent({ eventId: ids(at), firstSeenMs: at, siteId: 'win', cameraId: 'win-0' }));
+    }
+    await t.index.write(events);
+    const want = (pred: (e: Event) => boolean): string[] =>
+      events
+        .filter(pred)
+        .sort((a, b) => b.firstSeenMs - a.firstSeenMs || (a.eventId < b.eventId ? 1 : -1))
+        .map((e) => e.eventId);
+    const range = { fromMs: start, toMs: start + 20 * DAY };
+    for (let round = 0; round < 3; round++) {
+      for (const limit of [3, 50, 300]) {
+        const all = await allPages(t.index, { ...range, siteIds: ['win'], limit });
+        expect(all.events.map((e) => e.eventId)).toEqual(want(() => true));
+        const one = await allPages(t.index, { ...range, cameraIds: ['win-0'], limit });
+        expect(one.events.map((e) => e.eventId)).toEqual(want((e) => e.cameraId === 'win-0'));
+      }
+    }
+  });
+});
+
 describe('events sharing one point time', () => {
   it('pages through many events at the same nanosecond without loss or repetition', async () => {
     // ULIDs whose low 19 bits are equal get the same sub-millisecond part: 30 cameras, one instant.

@@ -147,6 +147,28 @@ describe('other statements', () => {
     });
   });
 
+  it('fetch: close points of one series share one time-range statement, distant ones do not', () => {
+    const min = 60_000_000_000n;
+    const fetch = fetchEventsStatement(layout, [
+      { kind: 'plate', site: 's1', camera: 'c1', timeNs: 3n * min },
+      { kind: 'face', site: 's1', camera: 'c1', timeNs: 2n * min },
+      { kind: 'plate', site: 's1', camera: 'c1', timeNs: 1n * min },
+      { kind: 'plate', site: 's1', camera: 'c1', timeNs: 3n * min },
+      { kind: 'plate', site: 's1', camera: 'c1', timeNs: 60n * min },
+    ]);
+    expect(fetch.text).toBe(
+      `SELECT ${COLUMNS}, "kind" FROM "sharpeyes"."plate"."events" WHERE "site" = $p0 AND "camera" = $p1 AND time >= $p2 AND time <= $p3; ` +
+        `SELECT ${COLUMNS}, "kind" FROM "sharpeyes"."plate"."events" WHERE "site" = $p4 AND "camera" = $p5 AND time = $p6; ` +
+        `SELECT ${COLUMNS}, "kind" FROM "sharpeyes"."face"."events" WHERE "site" = $p7 AND "camera" = $p8 AND time = $p9`,
+    );
+    expect(fetch.params).toMatchObject({
+      p2: '1970-01-01T00:01:00.000000000Z',
+      p3: '1970-01-01T00:03:00.000000000Z',
+      p6: '1970-01-01T01:00:00.000000000Z',
+      p9: '1970-01-01T00:02:00.000000000Z',
+    });
+  });
+
   it('pass statistics: one statement per kind, interval and zone bound', () => {
     const st = passStatsStatement(layout, {
       fromMs: 0,

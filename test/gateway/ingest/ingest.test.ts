@@ -19,7 +19,11 @@ import { waitFor } from '../../bench/wait.ts';
 import { connectSite, siteEntries, startTestBroker, type TestBroker } from '../fixtures/broker.ts';
 import { eventsPayload, loadBaseJpeg, makeEvent, sha256Hex } from '../fixtures/events.ts';
 import { metricValue, startIngest } from '../fixtures/ingest.ts';
-import { MemoryEventIndex, MemoryEvidenceStore } from '../fixtures/memory-stores.ts';
+import {
+  MemoryBatchEvidenceStore,
+  MemoryEventIndex,
+  MemoryEvidenceStore,
+} from '../fixtures/memory-stores.ts';
 
 const SITE = 'village-7';
 const cleanups: Array<() => unknown> = [];
@@ -289,5 +293,40 @@ describe('ingest', () => {
       await metricValue(registry, 'sharpeyes_gateway_ingest_store_retries_total', { stage: 'index' }),
     ).toBe(3);
     expect(await metricValue(registry, 'sharpeyes_gateway_ingest_store_up', { stage: 'index' })).toBe(1);
+  });
+
+  it('stores a batch of evidence in one putMany, retried whole, and a refused blob costs only its message', async () => {
+    const b = await broker();
+    const evidence = new MemoryBatchEvidenceStore();
+    const stores = { index: new MemoryEventIndex(), evidence };
+    const { ingest, registry } = await ingestOn(b.broker.url, stores, {
+      tuning: { retryInitialMs: 10, retryMaxMs: 20 },
+    });
+    const edge = await site(b.broker.url);
+
+    // A backlog message of 300 events is one batch: one call, and after a disk error one retry.
+    evidence.failTransient = 1;
+    const backlog = Array.from({ length: 300 }, () => makeEvent({ site: SITE, jpeg }));
+    await publishAll(edge, [eventsPayload(backlog)]);
+    await waitFor(() => (stores.index.events.size === 300 ? true : undefined), { what: 'the backlog' });
+    expect(evidence.calls).toEqual([300, 300]);
+    expect(evidence.blobs.size).toBe(300);
+    expect(
+      await metricValue(registry, 'sharpeyes_gateway_ingest_store_retries_total', { stage: 'evidence' }),
+    ).toBe(1);
+
+    // A blob the store refuses for good: its message is rejected and acknowledged, the rest stored.
+    const poisoned = makeEvent({ site: SITE, jpeg });
+    evidence.refuse = (sha) => sha === poisoned.evidence?.sha256;
+    const others = Array.from({ length: 5 }, () => makeEvent({ site: SITE, jpeg }));
+    await publishAll(edge, [poisoned, ...others].map((e) => eventsPayload([e])));
+    await waitFor(() => (stores.index.events.size === 305 ? true : undefined), { what: 'the others' });
+    expect(stores.index.events.has(poisoned.eventId)).toBe(false);
+    expect(
+      await metricValue(registry, 'sharpeyes_gateway_ingest_rejected_events_total', {
+        reason: 'evidence_refused',
+      }),
+    ).toBe(1);
+    expect(ingest.counts()).toMatchObject({ eventsWritten: 305, rejectedEvents: 1 });
   });
 });

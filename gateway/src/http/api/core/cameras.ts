@@ -1,12 +1,16 @@
-/** Camera access shared by REST and gRPC: lists and details within the caller's area, status watches. */
-import type { CameraStatus } from '../../../../../proto/gen/sharpeyes/v1/camera.ts';
+/**
+ * Camera access shared by REST and gRPC: lists and details within the caller's area, status
+ * watches, live snapshots of cameras (operators) and of discovered devices (installers).
+ */
+import type { CameraIdentity, CameraStatus } from '../../../../../proto/gen/sharpeyes/v1/camera.ts';
 import { auditAccess } from '../../../audit/access.ts';
+import type { AuditLog } from '../../../audit/log.ts';
 import { requireReason } from '../../../auth/reason.ts';
 import { actorOf, assertAuthorized } from '../../../auth/roles.ts';
 import type { AreaScope } from '../../../auth/scope.ts';
 import { GatewayError } from '../../../errors.ts';
 import type { Camera, CameraLifecycle } from '../../../registry/types.ts';
-import type { GatewayDeps } from '../deps.ts';
+import type { GatewayDeps, SnapshotSource } from '../deps.ts';
 import { limiterOf, type AccessContext } from './context.ts';
 import { decodeListCursor, pageByKey } from './paging.ts';
 import { effectiveArea, notFound, placeVisible } from './scope.ts';
@@ -107,6 +111,31 @@ export function prepareStatusWatch(
   };
 }
 
+/**
+ * A live picture refreshes every second or two while someone looks at it; one audit record per
+ * picture would bury the trail. Repeated fetches of the same target by the same caller for the
+ * same reason through the same API are covered by the first one's record for this long.
+ */
+export const SNAPSHOT_AUDIT_WINDOW_MS = 60_000;
+
+const lastAudited = new WeakMap<AuditLog, Map<string, number>>();
+
+/** Whether `key` was audited within the window (and if not, remember that it is now). */
+function auditedRecently(audit: AuditLog, key: string, nowMs: number): boolean {
+  let seen = lastAudited.get(audit);
+  if (seen === undefined) {
+    seen = new Map();
+    lastAudited.set(audit, seen);
+  }
+  const at = seen.get(key);
+  if (at !== undefined && nowMs - at < SNAPSHOT_AUDIT_WINDOW_MS) return true;
+  if (seen.size >= 10_000) {
+    for (const [k, t] of seen) if (nowMs - t >= SNAPSHOT_AUDIT_WINDOW_MS) seen.delete(k);
+  }
+  seen.set(key, nowMs);
+  return false;
+}
+
 /** A live snapshot of a camera in the caller's area (needs a reason; audited as `snapshot.fetch`). */
 export async function getSnapshot(
   deps: GatewayDeps,
@@ -124,19 +153,130 @@ export async function getSnapshot(
       'live snapshots are not available from this gateway yet',
     );
   }
-  const shot =
-    visible && deps.snapshots !== undefined
-      ? await deps.snapshots.snapshot(input.cameraId, signal)
-      : undefined;
-  auditAccess(deps.audit, actorOf(ctx.principal), {
-    action: 'snapshot.fetch',
-    reason,
-    target: `camera:${input.cameraId}`,
-    filters: { camera_id: input.cameraId },
-    resultCount: shot === undefined ? 0 : 1,
-    via: ctx.via,
-    ...(ctx.sourceAddress !== undefined ? { sourceAddress: ctx.sourceAddress } : {}),
-  });
+  let shot: { jpeg: Uint8Array; takenMs: number } | undefined;
+  let failed: Error | undefined;
+  if (visible && deps.snapshots !== undefined) {
+    try {
+      shot = await deps.snapshots.snapshot(input.cameraId, signal);
+    } catch (err) {
+      failed = err instanceof Error ? err : new GatewayError('GATEWAY_ERR_INTERNAL', String(err));
+    }
+  }
+  const actor = actorOf(ctx.principal);
+  const outcome = shot !== undefined ? 'ok' : failed !== undefined ? 'failed' : 'not_found';
+  const key = [actor, input.cameraId, reason, ctx.via, outcome].join('\u0000');
+  if (!auditedRecently(deps.audit, key, deps.now?.() ?? Date.now())) {
+    auditAccess(deps.audit, actor, {
+      action: 'snapshot.fetch',
+      reason,
+      target: `camera:${input.cameraId}`,
+      filters: { camera_id: input.cameraId },
+      resultCount: shot === undefined ? 0 : 1,
+      via: ctx.via,
+      ...(ctx.sourceAddress !== undefined ? { sourceAddress: ctx.sourceAddress } : {}),
+    });
+  }
+  if (failed !== undefined) throw failed;
   if (shot === undefined) throw notFound(`camera ${input.cameraId}`);
   return { cameraId: input.cameraId, jpeg: shot.jpeg, takenMs: shot.takenMs };
+}
+
+/** A snapshot source that can also picture discovered devices (wiring/snapshots.ts). */
+export interface DeviceSnapshotSource extends SnapshotSource {
+  deviceSnapshot(
+    siteId: string,
+    device: Pick<CameraIdentity, 'endpointReference' | 'serialNumber'>,
+    signal: AbortSignal,
+  ): Promise<{ jpeg: Uint8Array; takenMs: number }>;
+}
+
+function deviceSource(s: SnapshotSource | undefined): DeviceSnapshotSource | undefined {
+  return s !== undefined && typeof (s as Partial<DeviceSnapshotSource>).deviceSnapshot === 'function'
+    ? (s as DeviceSnapshotSource)
+    : undefined;
+}
+
+const UUID_URN = /^urn:uuid:[0-9a-f-]+$/i;
+
+/**
+ * The key of a discovered device, as its edge keys it (edge-agent/src/discovery/identity.ts):
+ * the endpoint reference (a `urn:uuid:` lower-cased), else `serial:<serial number>`; '' when the
+ * device reported neither.
+ */
+export function discoveredDeviceKey(
+  identity: Pick<CameraIdentity, 'endpointReference' | 'serialNumber'>,
+): string {
+  const epr = identity.endpointReference.trim();
+  if (epr !== '') return UUID_URN.test(epr) ? epr.toLowerCase() : epr;
+  const serial = identity.serialNumber.trim();
+  return serial === '' ? '' : `serial:${serial}`;
+}
+
+/**
+ * A live snapshot of a device an edge discovered (registered or not), for installers of the
+ * site's area: what the camera sees, to check it and to draw masks on. No reason is asked (this
+ * is commissioning, not a look at events); each fetch is audited as `snapshot.fetch` on
+ * `device:<site>/<key>`, coalesced like camera snapshots. Unknown site, device, or a site outside
+ * the caller's area: 404.
+ */
+export async function getDiscoveredSnapshot(
+  deps: GatewayDeps,
+  ctx: AccessContext,
+  input: { siteId: string; deviceKey: string },
+  signal: AbortSignal,
+): Promise<{ jpeg: Uint8Array; takenMs: number }> {
+  assertAuthorized(ctx.principal, 'discovered.read');
+  const site = deps.registry.sites.get(input.siteId);
+  if (site === undefined || !placeVisible(ctx.principal.scope, site.place)) {
+    throw notFound(`site ${input.siteId}`);
+  }
+  const wanted = discoveredDeviceKey({ endpointReference: input.deviceKey, serialNumber: '' });
+  const device = deps.registry.reports.discovered(input.siteId)?.devices.find((d) => {
+    const key = discoveredDeviceKey({
+      endpointReference: d.identity?.endpointReference ?? '',
+      serialNumber: d.identity?.serialNumber ?? '',
+    });
+    return key !== '' && key === wanted;
+  });
+  if (device === undefined) throw notFound(`device ${input.deviceKey} of site ${input.siteId}`);
+  const source = deviceSource(deps.snapshots);
+  if (source === undefined) {
+    throw new GatewayError(
+      'GATEWAY_ERR_UNIMPLEMENTED',
+      'live snapshots are not available from this gateway yet',
+    );
+  }
+  let shot: { jpeg: Uint8Array; takenMs: number } | undefined;
+  let failed: Error | undefined;
+  try {
+    shot = await source.deviceSnapshot(
+      input.siteId,
+      {
+        endpointReference: device.identity?.endpointReference ?? '',
+        serialNumber: device.identity?.serialNumber ?? '',
+      },
+      signal,
+    );
+  } catch (err) {
+    failed = err instanceof Error ? err : new GatewayError('GATEWAY_ERR_INTERNAL', String(err));
+  }
+  const actor = actorOf(ctx.principal);
+  const target = `device:${input.siteId}/${wanted}`;
+  const key = [actor, target, ctx.via, shot === undefined ? 'failed' : 'ok'].join('\u0000');
+  if (!auditedRecently(deps.audit, key, deps.now?.() ?? Date.now())) {
+    deps.audit.append({
+      actor,
+      action: 'snapshot.fetch',
+      target,
+      details: {
+        purpose: 'commissioning',
+        filters: { site_id: input.siteId, device_key: wanted },
+        result_count: shot === undefined ? 0 : 1,
+        via: ctx.via,
+        source_address: ctx.sourceAddress,
+      },
+    });
+  }
+  if (shot === undefined) throw failed ?? new GatewayError('GATEWAY_ERR_INTERNAL');
+  return shot;
 }

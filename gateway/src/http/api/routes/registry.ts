@@ -1,18 +1,26 @@
 /**
  * Sites, cameras (registration — also from a discovered device —, changes, lifecycle,
- * maintenance), discovered devices, the collision report and data quality. Single resources
+ * maintenance, live snapshot), discovered devices (and their live snapshots), the collision
+ * report and data quality. Single resources
  * outside the caller's area answer 404; creating or moving something into a place outside it
  * answers 403.
  */
+import { createHash } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { DeviceAccess } from '../../../../../proto/gen/sharpeyes/v1/discovery.ts';
 import { actorOf, assertAuthorized } from '../../../auth/roles.ts';
 import { AREA_LEVELS, parseScope, scopeDepth, type AreaScope } from '../../../auth/scope.ts';
 import type { CameraInput, CameraPatch } from '../../../registry/camera-input.ts';
 import type { NewCamera } from '../../../registry/cameras.ts';
 import type { AnalysisSettingsInfo } from '../../../registry/types.ts';
-import { getCamera, listCameras } from '../core/cameras.ts';
+import {
+  discoveredDeviceKey,
+  getCamera,
+  getDiscoveredSnapshot,
+  getSnapshot,
+  listCameras,
+} from '../core/cameras.ts';
 import { ApiInputError } from '../core/errors.ts';
 import { decodeListCursor, pageByKey } from '../core/paging.ts';
 import { effectiveArea, notFound, placeVisible } from '../core/scope.ts';
@@ -35,11 +43,12 @@ import {
   Nullable,
   Page,
   Place as PlaceSchema,
+  Reason,
   SiteJson,
   StringEnum,
   TimeMs,
 } from '../schemas.ts';
-import { areaOf, created, ctxOf, pageSize } from './common.ts';
+import { areaOf, created, ctxOf, pageSize, reasonOf } from './common.ts';
 
 const SiteParams = Type.Object({ site_id: Id('Site id.') }, { additionalProperties: false });
 const CameraParams = Type.Object({ camera_id: Id('Camera id.') }, { additionalProperties: false });
@@ -98,11 +107,55 @@ const IdentityJson = Type.Object({
   hardware_id: Type.String(),
 });
 
+const SnapshotQuery = Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false });
+const DeviceParams = Type.Object(
+  {
+    site_id: Id('Site id.'),
+    device_key: Type.String({
+      minLength: 1,
+      maxLength: 300,
+      description:
+        'The device’s `device_key` from GET /discovered: its endpoint reference, else `serial:<serial number>`.',
+    }),
+  },
+  { additionalProperties: false },
+);
+const JPEG_200 = {
+  description:
+    'The JPEG, taken now by the edge (x-snapshot-taken-ms: when, epoch ms; x-snapshot-sha256: its hash).',
+  content: { 'image/jpeg': { schema: { type: 'string', format: 'binary' } } },
+};
+
+/** An AbortSignal that fires when the client goes away before the answer. */
+function requestSignal(reply: FastifyReply): AbortSignal {
+  const ac = new AbortController();
+  // The response's 'close' comes when it is finished or when the connection is gone first.
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) ac.abort();
+  });
+  return ac.signal;
+}
+
+/** Send a live picture. */
+function sendJpeg(reply: FastifyReply, shot: { jpeg: Uint8Array; takenMs: number }): FastifyReply {
+  const bytes = Buffer.from(shot.jpeg.buffer, shot.jpeg.byteOffset, shot.jpeg.byteLength);
+  return reply
+    .header('content-type', 'image/jpeg')
+    .header('x-snapshot-taken-ms', String(shot.takenMs))
+    .header('x-snapshot-sha256', createHash('sha256').update(bytes).digest('hex'))
+    .header('cache-control', 'no-store')
+    .send(bytes);
+}
+
 const DiscoveredJson = Type.Object({
   site_id: Type.String(),
   updated_ms: Type.Integer(),
   devices: Type.Array(
     Type.Object({
+      device_key: Type.String({
+        description:
+          'Key of the device on its site (endpoint reference, else `serial:<serial>`), for its live snapshot.',
+      }),
       identity: IdentityJson,
       xaddrs: Type.Array(Type.String()),
       access: Type.String({ description: 'ok, auth_failed, unreachable, protocol_error, unspecified.' }),
@@ -593,7 +646,52 @@ export function registryRoutes(app: FastifyInstance, deps: GatewayDeps): void {
     },
   );
 
+  app.get<{ Params: Static<typeof CameraParams>; Querystring: Static<typeof SnapshotQuery> }>(
+    '/cameras/:camera_id/snapshot',
+    {
+      schema: {
+        tags: ['registry'],
+        summary:
+          'A live snapshot of a camera, fetched now through its edge (refresh it to watch). Operators and integrators; needs a reason; audited.',
+        params: CameraParams,
+        querystring: SnapshotQuery,
+        response: { 200: JPEG_200, ...ERRORS },
+      },
+    },
+    async (request, reply) => {
+      const shot = await getSnapshot(
+        deps,
+        ctxOf(request),
+        { reason: reasonOf(request, request.query.reason), cameraId: request.params.camera_id },
+        requestSignal(reply),
+      );
+      return sendJpeg(reply, shot);
+    },
+  );
+
   // ---- Discovered devices ----
+  app.get<{ Params: Static<typeof DeviceParams> }>(
+    '/discovered/:site_id/:device_key/snapshot',
+    {
+      schema: {
+        tags: ['registry'],
+        summary:
+          'A live snapshot of a device the site’s edge discovered (registered or not), fetched now through the edge: what the camera sees. Installers of the site’s area; audited.',
+        params: DeviceParams,
+        response: { 200: JPEG_200, ...ERRORS },
+      },
+    },
+    async (request, reply) => {
+      const shot = await getDiscoveredSnapshot(
+        deps,
+        ctxOf(request),
+        { siteId: request.params.site_id, deviceKey: request.params.device_key },
+        requestSignal(reply),
+      );
+      return sendJpeg(reply, shot);
+    },
+  );
+
   const DiscoveredQuery = Type.Object(
     {
       site_id: Type.Optional(Id('Only this site.')),
@@ -629,6 +727,10 @@ export function registryRoutes(app: FastifyInstance, deps: GatewayDeps): void {
           .map((d) => ({ d, cam: registry.cameraOfDevice(d) }))
           .filter(({ cam }) => request.query.unregistered_only !== true || cam === undefined)
           .map(({ d, cam }) => ({
+            device_key: discoveredDeviceKey({
+              endpointReference: d.identity?.endpointReference ?? '',
+              serialNumber: d.identity?.serialNumber ?? '',
+            }),
             identity: {
               endpoint_reference: d.identity?.endpointReference ?? '',
               serial_number: d.identity?.serialNumber ?? '',
