@@ -37,7 +37,7 @@ import { bridgeEdgeReports } from './wiring/edge-reports.ts';
 import { startEvidenceRetention } from './wiring/evidence-retention.ts';
 import { IngestStatsWindow } from './wiring/ingest-stats.ts';
 import { startMaintenance } from './wiring/maintenance.ts';
-import { startMosquittoSync } from './wiring/mosquitto-sync.ts';
+import { startMosquittoSync, waitForBrokerLogin } from './wiring/mosquitto-sync.ts';
 import { SiteConfigPush } from './wiring/site-config-push.ts';
 import { MqttSnapshotSource } from './wiring/snapshots.ts';
 import { openStores, type Stores } from './wiring/stores.ts';
@@ -215,6 +215,15 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
             logger,
           }),
         );
+        // The files were just (re)written: wait for Mosquitto to take them.
+        await waitForBrokerLogin({
+          url: b.url,
+          username: api?.configUser ?? scaleUsers.apiConfig(b.username),
+          password,
+          ...(b.ca_file !== undefined && { ca: readFileSync(b.ca_file) }),
+          timeoutMs: 60_000,
+          logger: log,
+        });
       }
     }
     const brokerUrl = broker === undefined ? (b.url as string) : broker.url;

@@ -9,6 +9,7 @@ import {
   isValidId,
   parseSnapshotTopic,
   parseTopic,
+  sharedFilter,
   SNAPSHOT_LIMITS,
   topic,
   TOPICS,
@@ -138,5 +139,22 @@ describe('MQTT topics', () => {
     });
     expect(res.length).toBeLessThanOrEqual(SNAPSHOT_LIMITS.maxResponseBytes);
     expect(decodePayload('snapshotResponse', res).jpeg.length).toBe(jpeg.length);
+  });
+
+  it('builds the gateway-internal stored topic and shared subscriptions (scale-out)', () => {
+    expect(topic.stored()).toBe('sharpeyes/v1/gateway/stored');
+    expect(parseTopic(topic.stored())).toBeUndefined();
+    expect(TOPICS.stored).toMatchObject({ qos: 1, retain: false });
+    expect(sharedFilter('sharpeyes-ingest', filter.events)).toBe(
+      '$share/sharpeyes-ingest/sharpeyes/v1/sites/+/events',
+    );
+    expect(() => sharedFilter('a/b', filter.events)).toThrow(/share group id/);
+    expect(() => sharedFilter('+', filter.events)).toThrow(/share group id/);
+    const bytes = encodePayload('stored', {
+      events: [
+        Event.fromPartial({ eventId: 'e1', siteId: 's', cameraId: 'c', kind: EventKind.EVENT_KIND_FACE }),
+      ],
+    });
+    expect(decodePayload('stored', bytes).events[0]?.eventId).toBe('e1');
   });
 });

@@ -193,7 +193,10 @@ export interface SeededSite {
 }
 
 /** Sign in as admin, create the installer, and return the installer's session. */
-export async function seedInstaller(httpUrl: string, extraUsers: readonly UiUser[] = []): Promise<ApiSession> {
+export async function seedInstaller(
+  httpUrl: string,
+  extraUsers: readonly UiUser[] = [],
+): Promise<ApiSession> {
   const admin = await apiLogin(httpUrl, ADMIN);
   for (const u of [INSTALLER, ...extraUsers]) {
     await admin.post('/users', {
@@ -251,14 +254,19 @@ export async function listEventIds(influxUrl: string, database: string, site: st
       db: database,
       params: JSON.stringify({ site }),
     });
-    const res = await fetch(`${influxUrl}/query`, { method: 'POST', body: form, signal: AbortSignal.timeout(60_000) });
+    const res = await fetch(`${influxUrl}/query`, {
+      method: 'POST',
+      body: form,
+      signal: AbortSignal.timeout(60_000),
+    });
     const body = (await res.json()) as QueryResult;
     const failed = body.error ?? body.results?.find((r) => r.error !== undefined)?.error;
     if (failed !== undefined) {
       if (/database not found/.test(failed)) continue;
       throw new Error(`influxd query failed: ${failed}`);
     }
-    for (const r of body.results ?? []) for (const s of r.series ?? []) for (const v of s.values) ids.push(String(v[1]));
+    for (const r of body.results ?? [])
+      for (const s of r.series ?? []) for (const v of s.values) ids.push(String(v[1]));
   }
   return ids;
 }

@@ -81,7 +81,8 @@ describe('scale-out: ingest workers on a shared subscription', () => {
     // Each worker reads the registry from the retained SiteConfig before the edge starts.
     for (const w of [w1, w2]) {
       await waitFor(
-        async () => ((await scrapeMetric(w.httpUrl, 'sharpeyes_gateway_scale_registry_sites')) >= 1 ? true : undefined),
+        async () =>
+          (await scrapeMetric(w.httpUrl, 'sharpeyes_gateway_scale_registry_sites')) >= 1 ? true : undefined,
         { what: 'the worker to read the site config', timeoutMs: 30_000 },
       );
     }
@@ -109,7 +110,10 @@ describe('scale-out: ingest workers on a shared subscription', () => {
       timeoutMs: 120_000,
       intervalMs: 500,
     });
-    const w2WrittenBeforeKill = await scrapeMetric(w2.httpUrl, 'sharpeyes_gateway_ingest_events_written_total');
+    const w2WrittenBeforeKill = await scrapeMetric(
+      w2.httpUrl,
+      'sharpeyes_gateway_ingest_events_written_total',
+    );
     const pointsAtKill = await points();
     await sigkill(w2);
     await sleep(2000);
@@ -125,7 +129,9 @@ describe('scale-out: ingest workers on a shared subscription', () => {
     // Whatever was redelivered is in by the time the api node has heard of every event.
     await waitFor(
       async () =>
-        (await scrapeMetric(api.httpUrl, 'sharpeyes_gateway_scale_stored_events_total')) >= EVENTS ? true : undefined,
+        (await scrapeMetric(api.httpUrl, 'sharpeyes_gateway_scale_stored_events_total')) >= EVENTS
+          ? true
+          : undefined,
       { what: 'the api node to hear of every stored event', timeoutMs: 60_000 },
     );
     await sleep(1000);

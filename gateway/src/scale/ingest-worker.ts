@@ -137,7 +137,10 @@ export async function startIngestWorker(opts: IngestWorkerOptions): Promise<Inge
         ingest
           .publish(stored, encodePayload('stored', { events: withoutEvidenceBytes(events) }))
           .catch((err: unknown) => {
-            log.debug({ err }, 'stored announcement not acknowledged (connection lost); the message comes again');
+            log.debug(
+              { err },
+              'stored announcement not acknowledged (connection lost); the message comes again',
+            );
           });
       },
       tuning: {
@@ -165,7 +168,9 @@ export async function startIngestWorker(opts: IngestWorkerOptions): Promise<Inge
     const components = (): Record<string, ComponentHealth> => {
       const up = ingest.storesUp();
       return {
-        ingest: ingest.connected ? { state: 'ok' } : { state: 'degraded', detail: 'reconnecting to the broker' },
+        ingest: ingest.connected
+          ? { state: 'ok' }
+          : { state: 'degraded', detail: 'reconnecting to the broker' },
         index: up.index ? { state: 'ok' } : { state: 'degraded', detail: 'writes failing, retrying' },
         evidence: up.evidence ? { state: 'ok' } : { state: 'degraded', detail: 'writes failing, retrying' },
         registry_view: view.connected

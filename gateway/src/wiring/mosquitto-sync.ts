@@ -6,6 +6,7 @@
  * client connected after a reload; a disabled site is refused from its next connection.
  */
 import { readFileSync } from 'node:fs';
+import mqtt from 'mqtt';
 import { writeMosquittoFiles } from '../broker/mosquitto-files.ts';
 import type { Logger } from '../log.ts';
 import type { Registry } from '../registry/index.ts';
@@ -74,4 +75,44 @@ export async function startMosquittoSync(opts: MosquittoSyncOptions): Promise<()
       });
   };
   return opts.registry.sites.credentialsChanged.on(schedule);
+}
+
+/**
+ * Wait until the broker accepts `username` (a connection that keeps no session: never the
+ * ingest's own user, whose persistent session a clean login would discard). Mosquitto re-reads
+ * its files a moment after they are written; until then a new gateway user is refused.
+ */
+export async function waitForBrokerLogin(opts: {
+  url: string;
+  username: string;
+  password: string;
+  ca?: Buffer;
+  timeoutMs: number;
+  logger: Logger;
+}): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let delay = 250;
+  for (;;) {
+    try {
+      const client = await mqtt.connectAsync(opts.url, {
+        clientId: opts.username,
+        username: opts.username,
+        password: opts.password,
+        clean: true,
+        reconnectPeriod: 0,
+        connectTimeout: 10_000,
+        ...(opts.ca !== undefined && { ca: opts.ca }),
+      });
+      await client.endAsync();
+      return;
+    } catch (err) {
+      if (Date.now() + delay > deadline) throw err;
+      opts.logger.warn(
+        { err, retry_in_ms: delay },
+        'the broker does not accept the gateway yet (reloading its files?)',
+      );
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 4000);
+    }
+  }
 }

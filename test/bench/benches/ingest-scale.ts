@@ -18,7 +18,8 @@ import { startInfluxd, startMosquitto, type InfluxdHandle } from '../services/in
 import { runPublisher } from '../../gateway/fixtures/run-publisher.ts';
 import { startGatewayProc, writeRoleConfig, type GatewayProc } from '../../scale/harness.ts';
 
-export const description = 'ingest scale-out: events/s with 1 and 2 ingest workers on a Mosquitto shared subscription';
+export const description =
+  'ingest scale-out: events/s with 1 and 2 ingest workers on a Mosquitto shared subscription';
 
 const SITE = 'bench-site';
 
@@ -62,7 +63,12 @@ async function runWith(
     });
     for (let w = 1; w <= workers; w++) {
       procs.push(
-        await startGatewayProc(config, ['--worker-id', String(w)], `ingest-${w}`, join(tmp.path, `worker-${w}.log`)),
+        await startGatewayProc(
+          config,
+          ['--worker-id', String(w)],
+          `ingest-${w}`,
+          join(tmp.path, `worker-${w}.log`),
+        ),
       );
     }
     const pub = runPublisher(
@@ -125,12 +131,18 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
     if (!Number.isFinite(v) || v < 0) throw new Error(`${name} must be a number`);
     return v;
   };
-  const o = { events: num(0, 'events', 30_000), batchSize: num(1, 'batch_size', 20), evidence: num(2, 'evidence', 1) !== 0 };
+  const o = {
+    events: num(0, 'events', 30_000),
+    batchSize: num(1, 'batch_size', 20),
+    evidence: num(2, 'evidence', 1) !== 0,
+  };
   const influxd = await startInfluxd();
   try {
     const runs: RunFigures[] = [];
     for (const workers of [1, 2]) {
-      progress(`${workers} ingest worker(s): ${o.events} events in messages of ${o.batchSize}${o.evidence ? ', a crop each' : ''}`);
+      progress(
+        `${workers} ingest worker(s): ${o.events} events in messages of ${o.batchSize}${o.evidence ? ', a crop each' : ''}`,
+      );
       const r = await runWith(workers, influxd, o, progress);
       progress(`  ${r.events_per_s} events/s`);
       runs.push(r);
@@ -143,7 +155,10 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
       evidence: o.evidence,
       one_worker: one,
       two_workers: two,
-      speedup: one !== undefined && two !== undefined ? Math.round((two.events_per_s / one.events_per_s) * 100) / 100 : 0,
+      speedup:
+        one !== undefined && two !== undefined
+          ? Math.round((two.events_per_s / one.events_per_s) * 100) / 100
+          : 0,
       cores: (await import('node:os')).cpus().length,
     };
   } finally {

@@ -1,0 +1,261 @@
+/**
+ * InfluxQL statements of the index, built as text with placeholders plus bound parameters. No
+ * user-supplied value is ever part of the text: values (ids, plate, times, confidence) are bound
+ * as string/number parameters, the wildcard's regular expression as a typed regex parameter
+ * (`{"regex": …}`), the interval as a duration parameter. The only identifiers in the text are
+ * the configured database and retention-policy names and our measurement/field names, checked
+ * and quoted by {@link quoteIdent}. The page size is a validated integer. Pure functions.
+ */
+import type { InfluxParam } from './influx-client.ts';
+import { plateBucket, wildcardToRegex } from './plate.ts';
+import { EVENTS_MEASUREMENT, PLATE_LOOKUP_MEASUREMENT, RESULT_COLUMNS, type IndexedKind } from './schema.ts';
+import { msToNs, nsToRfc3339 } from './time.ts';
+import type { ValidSearch, ValidStats } from './validate.ts';
+
+/** Statement text and its bound parameters. */
+export interface Statement {
+  text: string;
+  params: Record<string, InfluxParam>;
+}
+
+/** Names of identifiers the index writes into statements (config and schema names only). */
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+/**
+ * `"name"` for a database, retention policy, measurement, field or tag name. Only
+ * `[A-Za-z_][A-Za-z0-9_]{0,63}` is accepted, so nothing inside the quotes can end them or
+ * continue the statement; anything else throws (a configuration or programming error).
+ */
+export function quoteIdent(name: string): string {
+  if (!IDENT.test(name)) throw new RangeError(`not an allowed InfluxQL identifier: ${JSON.stringify(name)}`);
+  return `"${name}"`;
+}
+
+/** Where each kind lives. */
+export interface IndexLayout {
+  database: string;
+  retentionPolicies: Readonly<Record<IndexedKind, string>>;
+}
+
+function source(layout: IndexLayout, kind: IndexedKind, measurement: string): string {
+  return `${quoteIdent(layout.database)}.${quoteIdent(layout.retentionPolicies[kind])}.${quoteIdent(measurement)}`;
+}
+
+/** Collects bound parameters under generated names ($p0, $p1, …). */
+class Params {
+  readonly values: Record<string, InfluxParam> = {};
+  private n = 0;
+
+  bind(value: InfluxParam): string {
+    const name = `p${this.n++}`;
+    this.values[name] = value;
+    return `$${name}`;
+  }
+}
+
+/** `("col" = $a OR "col" = $b …)` for a non-empty list. */
+function anyOf(col: string, values: readonly string[], params: Params): string {
+  return `(${values.map((v) => `${quoteIdent(col)} = ${params.bind(v)}`).join(' OR ')})`;
+}
+
+/** Time bounds of one page query, ns, inclusive. */
+export interface PageRange {
+  /** Newest time to read. */
+  upperNs: bigint;
+  /** Oldest time to read; default the search's from_ms. */
+  lowerNs?: bigint;
+}
+
+/** Which measurement(s) a search reads. */
+export type SearchPlan =
+  | { kind: 'plate-exact'; measurement: typeof PLATE_LOOKUP_MEASUREMENT }
+  | { kind: 'plate-wildcard'; measurement: typeof EVENTS_MEASUREMENT }
+  | { kind: 'events'; measurement: typeof EVENTS_MEASUREMENT };
+
+/** The plan of a validated search. */
+export function searchPlan(q: ValidSearch): SearchPlan {
+  if (q.plate !== undefined) return { kind: 'plate-exact', measurement: PLATE_LOOKUP_MEASUREMENT };
+  if (q.platePattern !== undefined) return { kind: 'plate-wildcard', measurement: EVENTS_MEASUREMENT };
+  return { kind: 'events', measurement: EVENTS_MEASUREMENT };
+}
+
+/**
+ * One page query of a search: rows with time in [lower, upper], newest first, at most `fetch`.
+ * An exact plate reads `plate_lookup` in its bucket's series only; a wildcard reads the plate
+ * policy's `events` with a regex on `plate`; anything else reads `events` of each kind searched.
+ */
+export function searchStatement(
+  layout: IndexLayout,
+  q: ValidSearch,
+  range: PageRange,
+  fetch: number,
+): Statement {
+  return pageStatement(layout, q, range, fetch, 'whole');
+}
+
+/**
+ * Like {@link searchStatement}, but selecting only the event id and the series tags (site,
+ * camera, kind) of `events` points: the page is then completed with
+ * {@link fetchEventsStatement}. Not for an exact plate (its bucket is read whole).
+ */
+export function locateSearchStatement(
+  layout: IndexLayout,
+  q: ValidSearch,
+  range: PageRange,
+  fetch: number,
+): Statement {
+  if (searchPlan(q).kind === 'plate-exact') throw new RangeError('an exact plate search reads whole rows');
+  return pageStatement(layout, q, range, fetch, 'locate');
+}
+
+function pageStatement(
+  layout: IndexLayout,
+  q: ValidSearch,
+  range: PageRange,
+  fetch: number,
+  select: 'whole' | 'locate',
+): Statement {
+  if (!Number.isSafeInteger(fetch) || fetch < 1) throw new RangeError(`bad fetch size ${fetch}`);
+  const plan = searchPlan(q);
+  const params = new Params();
+  const where = [
+    `time >= ${params.bind(nsToRfc3339(range.lowerNs ?? msToNs(q.fromMs)))}`,
+    `time <= ${params.bind(nsToRfc3339(range.upperNs))}`,
+  ];
+  if (plan.kind === 'plate-exact' && q.plate !== undefined) {
+    where.push(`${quoteIdent('bucket')} = ${params.bind(plateBucket(q.plate))}`);
+    where.push(`${quoteIdent('plate')} = ${params.bind(q.plate)}`);
+  }
+  if (plan.kind === 'plate-wildcard' && q.platePattern !== undefined) {
+    where.push(`${quoteIdent('plate')} =~ ${params.bind({ regex: wildcardToRegex(q.platePattern) })}`);
+  }
+  if (q.siteIds !== undefined) where.push(anyOf('site', q.siteIds, params));
+  if (q.cameraIds !== undefined) where.push(anyOf('camera', q.cameraIds, params));
+  if (q.direction !== undefined) where.push(`${quoteIdent('direction')} = ${params.bind(q.direction)}`);
+  if (q.minConfidence !== undefined)
+    where.push(`${quoteIdent('confidence')} >= ${params.bind(q.minConfidence)}`);
+
+  const kinds: readonly IndexedKind[] = plan.kind === 'events' ? q.kinds : ['plate'];
+  const from = kinds.map((k) => source(layout, k, plan.measurement)).join(', ');
+  const columns = (
+    select === 'locate'
+      ? ['event_id', 'site', 'camera', 'kind']
+      : plan.kind === 'plate-exact'
+        ? ['detail']
+        : [...RESULT_COLUMNS, 'kind']
+  )
+    .map(quoteIdent)
+    .join(', ');
+  return {
+    text: `SELECT ${columns} FROM ${from} WHERE ${where.join(' AND ')} ORDER BY time DESC LIMIT ${fetch}`,
+    params: params.values,
+  };
+}
+
+/**
+ * Where event `eventId` is within [fromNs, toNs]: its series (site, camera, kind) and point
+ * times, reading only the `event_id` column. With `eventId` undefined: every point in the window,
+ * reading only the small integer `dir_in` column — for a window of one nanosecond, where the
+ * caller checks the ids of the few points found.
+ */
+export function locateEventStatement(
+  layout: IndexLayout,
+  eventId: string | undefined,
+  fromNs: bigint,
+  toNs: bigint,
+): Statement {
+  const params = new Params();
+  const from = (['face', 'plate'] as const).map((k) => source(layout, k, EVENTS_MEASUREMENT)).join(', ');
+  const where = [
+    ...(eventId === undefined ? [] : [`${quoteIdent('event_id')} = ${params.bind(eventId)}`]),
+    `time >= ${params.bind(nsToRfc3339(fromNs))}`,
+    `time <= ${params.bind(nsToRfc3339(toNs))}`,
+  ];
+  const column = quoteIdent(eventId === undefined ? 'dir_in' : 'event_id');
+  const text =
+    `SELECT ${column} FROM ${from} WHERE ${where.join(' AND ')}` +
+    ` GROUP BY ${quoteIdent('site')}, ${quoteIdent('camera')}, ${quoteIdent('kind')}`;
+  return { text, params: params.values };
+}
+
+/** A point of the `events` measurement: its series and time. */
+export interface EventPointRef {
+  kind: IndexedKind;
+  site: string;
+  camera: string;
+  timeNs: bigint;
+}
+
+/** Points of one series closer than this (ns) are fetched by one time-range statement. */
+const FETCH_CLUSTER_GAP_NS = 600_000_000_000n;
+
+/**
+ * Every column of the given `events` points, in one request. influxd decodes a whole TSM block
+ * (up to 1 000 points of a column) to return any point of it, so points of one series that lie
+ * close together (within 10 min of the next) are read by one statement over their time range
+ * rather than one statement each — a page located over a few cameras then costs one block read
+ * per camera instead of one per event. A range may return points that are not asked for (not
+ * located, or filtered out by the search): the caller keeps only the points it asked for.
+ */
+export function fetchEventsStatement(layout: IndexLayout, refs: readonly EventPointRef[]): Statement {
+  const params = new Params();
+  const columns = [...RESULT_COLUMNS, 'kind'].map(quoteIdent).join(', ');
+  const bySeries = new Map<string, EventPointRef[]>();
+  for (const r of refs) {
+    const key = JSON.stringify([r.kind, r.site, r.camera]);
+    const list = bySeries.get(key) ?? [];
+    list.push(r);
+    bySeries.set(key, list);
+  }
+  const statements: string[] = [];
+  for (const list of bySeries.values()) {
+    const times = [...new Set(list.map((r) => r.timeNs))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const first = list[0];
+    if (first === undefined) continue;
+    let lo = times[0] ?? 0n;
+    let hi = lo;
+    const emit = (): void => {
+      const series =
+        `SELECT ${columns} FROM ${source(layout, first.kind, EVENTS_MEASUREMENT)} WHERE ${quoteIdent('site')} = ${params.bind(first.site)}` +
+        ` AND ${quoteIdent('camera')} = ${params.bind(first.camera)} AND `;
+      statements.push(
+        lo === hi
+          ? `${series}time = ${params.bind(nsToRfc3339(lo))}`
+          : `${series}time >= ${params.bind(nsToRfc3339(lo))} AND time <= ${params.bind(nsToRfc3339(hi))}`,
+      );
+    };
+    for (const t of times.slice(1)) {
+      if (t - hi > FETCH_CLUSTER_GAP_NS) {
+        emit();
+        lo = t;
+      }
+      hi = t;
+    }
+    emit();
+  }
+  return { text: statements.join('; '), params: params.values };
+}
+
+/**
+ * Pass statistics, one statement per kind (same parameters): per interval, site and camera,
+ * COUNT(dir_in) = passes (every point has the 0/1 integer; counting it is far cheaper than
+ * counting a string column), SUM(dir_in) = in, SUM(dir_out) = out. Reads no plate text.
+ */
+export function passStatsStatement(layout: IndexLayout, q: ValidStats): Statement {
+  const params = new Params();
+  const where = [
+    `time >= ${params.bind(nsToRfc3339(msToNs(q.fromMs)))}`,
+    `time < ${params.bind(nsToRfc3339(msToNs(q.toMs)))}`,
+  ];
+  if (q.siteIds !== undefined) where.push(anyOf('site', q.siteIds, params));
+  if (q.cameraIds !== undefined) where.push(anyOf('camera', q.cameraIds, params));
+  const interval = params.bind({ duration: `${q.intervalMinutes}m` });
+  const tz = q.timeZone === undefined ? '' : ` tz(${params.bind(q.timeZone)})`;
+  const statements = q.kinds.map(
+    (k) =>
+      `SELECT COUNT(${quoteIdent('dir_in')}) AS ${quoteIdent('total')}, SUM(${quoteIdent('dir_in')}) AS ${quoteIdent('n_in')},` +
+      ` SUM(${quoteIdent('dir_out')}) AS ${quoteIdent('n_out')} FROM ${source(layout, k, EVENTS_MEASUREMENT)}` +
+      ` WHERE ${where.join(' AND ')} GROUP BY time(${interval}), ${quoteIdent('site')}, ${quoteIdent('camera')} fill(none)${tz}`,
+  );
+  return { text: statements.join('; '), params: params.values };
+}
