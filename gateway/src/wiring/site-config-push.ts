@@ -7,21 +7,16 @@
  * Its own MQTT connection with the gateway's credential (client id `<ingest id>-config`), so a
  * slow ingest never delays a config and a config never waits behind event deliveries.
  */
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { Counter, type Registry as PromRegistry } from 'prom-client';
 import type { SiteConfig } from '../../../proto/gen/sharpeyes/v1/config.ts';
 import { encodePayload, topic } from '../../../proto/topics.ts';
 import type { Logger } from '../log.ts';
 import type { Registry } from '../registry/index.ts';
+import { connectGatewayMqtt, type GatewayMqttOptions } from './mqtt-client.ts';
 
 /** Options of {@link SiteConfigPush}. */
-export interface SiteConfigPushOptions {
-  url: string;
-  clientId: string;
-  username: string;
-  password: string;
-  ca?: Buffer;
-  reconnectPeriodMs: number;
+export interface SiteConfigPushOptions extends GatewayMqttOptions {
   registry: Registry;
   logger: Logger;
   metrics?: PromRegistry;
@@ -44,16 +39,7 @@ export class SiteConfigPush {
       labelNames: ['outcome'],
       registers: opts.metrics === undefined ? [] : [opts.metrics],
     });
-    const options: IClientOptions = {
-      clientId: opts.clientId,
-      username: opts.username,
-      password: opts.password,
-      clean: true,
-      reconnectPeriod: opts.reconnectPeriodMs,
-      connectTimeout: 30_000,
-      ...(opts.ca !== undefined && { ca: opts.ca }),
-    };
-    this.#client = mqtt.connect(opts.url, options);
+    this.#client = connectGatewayMqtt(opts);
     this.#client.on('connect', () => {
       this.publishAll();
     });

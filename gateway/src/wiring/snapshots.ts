@@ -15,7 +15,7 @@
  * waiting here, is GATEWAY_ERR_RESOURCE_EXHAUSTED.
  */
 import { randomBytes } from 'node:crypto';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { Counter, type Registry as PromRegistry } from 'prom-client';
 import type { CameraIdentity } from '../../../proto/gen/sharpeyes/v1/camera.ts';
 import {
@@ -34,6 +34,7 @@ import {
 import { GatewayError } from '../errors.ts';
 import type { DeviceSnapshotSource } from '../http/api/core/cameras.ts';
 import type { Logger } from '../log.ts';
+import { connectGatewayMqtt, type GatewayMqttOptions } from './mqtt-client.ts';
 
 /** A live picture. */
 export interface Snapshot {
@@ -45,13 +46,7 @@ export interface Snapshot {
 export type DeviceRef = Pick<CameraIdentity, 'endpointReference' | 'serialNumber'>;
 
 /** Options of {@link MqttSnapshotSource}. */
-export interface MqttSnapshotSourceOptions {
-  url: string;
-  clientId: string;
-  username: string;
-  password: string;
-  ca?: Buffer;
-  reconnectPeriodMs: number;
+export interface MqttSnapshotSourceOptions extends GatewayMqttOptions {
   /** The site of a registered camera (undefined: unknown camera). */
   siteOfCamera: (cameraId: string) => string | undefined;
   logger: Logger;
@@ -95,18 +90,8 @@ export class MqttSnapshotSource implements DeviceSnapshotSource {
       labelNames: ['outcome'],
       registers: opts.metrics === undefined ? [] : [opts.metrics],
     });
-    const options: IClientOptions = {
-      clientId: opts.clientId,
-      username: opts.username,
-      password: opts.password,
-      clean: true,
-      reconnectPeriod: opts.reconnectPeriodMs,
-      connectTimeout: 30_000,
-      // A request made while disconnected is refused at once, not queued.
-      queueQoSZero: false,
-      ...(opts.ca !== undefined && { ca: opts.ca }),
-    };
-    this.#client = mqtt.connect(opts.url, options);
+    // A request made while disconnected is refused at once, not queued.
+    this.#client = connectGatewayMqtt(opts, { queueQoSZero: false });
     this.#client.on('connect', () => {
       this.#subscribed = false;
       this.#client.subscribe(filter.snapshotResponses(this.#replyTo), { qos: 0 }, (err, granted) => {
