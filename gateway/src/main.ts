@@ -1,5 +1,6 @@
 /**
- * `gateway --config FILE`: parse arguments, load config, start the app, stop it on signals
+ * `gateway --config FILE [--role all|ingest|api] [--worker-id ID]`: parse arguments, load config,
+ * start the app for the role (all and api: app.ts; ingest: scale/ingest-worker.ts), stop it on signals
  * (SIGTERM, SIGINT; SIGHUP re-reads a configured `broker.sites_file`). Exit codes: 0 clean stop, 1 runtime
  * failure, 2 bad arguments or configuration.
  *

@@ -216,7 +216,7 @@ export class MqttSubscriber {
   publish(topic: string, payload: Buffer): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#client.publish(topic, payload, { qos: 1 }, (err) => {
-        if (err === undefined || err === null) resolve();
+        if (err === undefined) resolve();
         else reject(err);
       });
     });

@@ -65,7 +65,7 @@ export interface StoredFeedOptions {
   reconnectPeriodMs: number;
   sessionExpiryS: number;
   /** Each announcement's events (evidence bytes stripped by the worker). Must not block. */
-  onStored(events: readonly IndexedEvent[], receivedMs: number): void;
+  onStored: (events: readonly IndexedEvent[], receivedMs: number) => void;
   registry?: PromRegistry;
   logger: Logger;
 }

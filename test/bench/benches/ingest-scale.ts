@@ -59,7 +59,6 @@ async function runWith(
       influxUrl: influxd.url,
       database,
       evidenceDir: join(tmp.path, 'evidence'),
-      extra: { log_level: 'warn' },
     });
     for (let w = 1; w <= workers; w++) {
       procs.push(
