@@ -44,6 +44,7 @@ import { openStores, type Stores } from './wiring/stores.ts';
 import type { IndexedEvent } from './index/types.ts';
 import { apiRole, startStoredFeed } from './scale/api-role.ts';
 import { scaleUsers } from './scale/config.ts';
+import { startTier, tierGatewayUsers, tierMosquittoUsers } from './tier/index.ts';
 
 /** The gateway's version, from package.json. */
 export const VERSION = (
@@ -160,8 +161,12 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
     const index = await openIndex(config, influxUrl, logger, registry);
     const evidence = await DirEvidenceStore.open({
       ...evidenceOptionsFromConfig(config.evidence),
+      writeConcurrency: config.ingest.evidence_concurrency,
       logger,
       registry,
+    });
+    stops.push(() => {
+      evidence.close();
     });
 
     const b = config.broker;
@@ -210,7 +215,11 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
             aclFile: b.mosquitto_files.acl_file,
             reloadPidFile: b.mosquitto_files.reload_pid_file,
             gatewayUser: { username: b.username, password },
-            extraGatewayUsers: api?.mosquittoUsers ?? scaleUsers.singleNode(b.username),
+            extraGatewayUsers: [
+              ...(api?.mosquittoUsers ?? scaleUsers.singleNode(b.username)),
+              ...tierGatewayUsers(config),
+            ],
+            tierUsers: tierMosquittoUsers(config, env),
             registry: stores.registry,
             logger,
           }),
@@ -229,6 +238,17 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
     const brokerUrl = broker === undefined ? (b.url as string) : broker.url;
     const internalUrl = broker === undefined ? brokerUrl : broker.internalUrl;
     const brokerCa = broker === undefined && b.ca_file !== undefined ? readFileSync(b.ca_file) : undefined;
+    // Tier cascade: the bridge stanza and the cameras, up (lower tier) or in (upper tier).
+    const tierStop = await startTier({
+      config,
+      env,
+      registry: stores.registry,
+      url: internalUrl,
+      password,
+      ...(brokerCa !== undefined && { ca: brokerCa }),
+      logger,
+    });
+    stops.push(tierStop);
 
     const live = new LiveEventBus({ ringEvents: config.api.live.ring_events, logger, registry });
     const ingestStats = new IngestStatsWindow();

@@ -23,7 +23,7 @@
  * refused before any file system call).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { GatewayError, isGatewayError } from '../errors.ts';
@@ -164,7 +164,9 @@ export class DirEvidenceStore implements BatchEvidenceStore {
 
   /** Store `bytes` under their sha256 (see {@link EvidenceStore.put}): a batch of one. */
   async put(bytes: Uint8Array, expectedSha256?: string): Promise<string> {
-    const r = await this.putMany([{ bytes, ...(expectedSha256 !== undefined && { sha256: expectedSha256 }) }]);
+    const r = await this.putMany([
+      { bytes, ...(expectedSha256 !== undefined && { sha256: expectedSha256 }) },
+    ]);
     const refused = r.refused[0];
     if (refused !== undefined) throw refused.error;
     return r.ids[0] as string;
@@ -216,7 +218,10 @@ export class DirEvidenceStore implements BatchEvidenceStore {
     // Always, even when every blob was already there: an earlier attempt may have written a file
     // and failed before its barrier.
     try {
-      await this.makeDurable(entries.map(([sha]) => this.pathOf(sha)), dirsChanged);
+      await this.makeDurable(
+        entries.map(([sha]) => this.pathOf(sha)),
+        dirsChanged,
+      );
     } catch (err) {
       throw this.writeError(`batch of ${entries.length}`, err);
     } finally {
@@ -238,7 +243,10 @@ export class DirEvidenceStore implements BatchEvidenceStore {
       checkEvidenceId(blob.sha256);
       if (blob.sha256 !== sha) {
         this.metrics.hashMismatches.inc();
-        throw new GatewayError('GATEWAY_ERR_EVIDENCE_HASH', `expected ${blob.sha256}, the bytes hash to ${sha}`);
+        throw new GatewayError(
+          'GATEWAY_ERR_EVIDENCE_HASH',
+          `expected ${blob.sha256}, the bytes hash to ${sha}`,
+        );
       }
     }
     return sha;
@@ -256,7 +264,13 @@ export class DirEvidenceStore implements BatchEvidenceStore {
       // Already stored (a replay)? Only if the file still holds exactly these bytes: a damaged,
       // truncated or never-synced file is replaced, since the caller is about to rely on it.
       const existing = await readFile(file);
-      if (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(existing)) return false;
+      if (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(existing)) {
+        // Stored again by a newer event (a shared crop): its age restarts, so evidence retention
+        // (wiring/evidence-retention.ts, by modification time) keeps it as long as that event.
+        const now = new Date();
+        await utimes(file, now, now);
+        return false;
+      }
       this.log.warn({ sha256: sha }, 'stored evidence was damaged; rewriting it');
     } catch (err) {
       if (errCode(err) !== 'ENOENT') throw err;

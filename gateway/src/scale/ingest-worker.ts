@@ -91,8 +91,12 @@ export async function startIngestWorker(opts: IngestWorkerOptions): Promise<Inge
     const index = await openIndex(config, config.index.url, logger, registry);
     const evidence = await DirEvidenceStore.open({
       ...evidenceOptionsFromConfig(config.evidence),
+      writeConcurrency: config.ingest.evidence_concurrency,
       logger,
       registry,
+    });
+    stops.push(() => {
+      evidence.close();
     });
 
     const workerId = config.scale.worker_id;

@@ -73,6 +73,7 @@ async function throughput(
   let tLo: number | undefined;
   let tHi: number | undefined;
   let cpu0 = { gw: 0, influx: 0, pub: 0 };
+  let pubCpuHi: number | undefined;
   const started = Date.now();
   let lastReport = started;
   for (;;) {
@@ -86,7 +87,11 @@ async function throughput(
         pub: await cpuSeconds(pub.child.pid).catch(() => 0),
       };
     }
-    if (tHi === undefined && written >= hi) tHi = now;
+    if (tHi === undefined && written >= hi) {
+      tHi = now;
+      // While the publisher still runs (it exits once everything is acknowledged).
+      pubCpuHi = await cpuSeconds(pub.child.pid).catch(() => undefined);
+    }
     if (written >= opts.count) break;
     if (now - lastReport > 5000) {
       lastReport = now;
@@ -98,7 +103,6 @@ async function throughput(
   const cpu1 = {
     gw: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
     influx: await cpuSeconds(influxd.pid),
-    pub: await cpuSeconds(pub.child.pid).catch(() => 0),
   };
   const done = await pub.done;
   const seconds = ((tHi ?? Date.now()) - (tLo ?? started)) / 1000;
@@ -111,7 +115,7 @@ async function throughput(
     seconds: Math.round(seconds * 10) / 10,
     gateway_cpu_percent: Math.round(((cpu1.gw - cpu0.gw) / span) * 100),
     influxd_cpu_percent: Math.round(((cpu1.influx - cpu0.influx) / span) * 100),
-    publisher_cpu_percent: Math.round(((cpu1.pub - cpu0.pub) / span) * 100),
+    publisher_cpu_percent: Math.round((((pubCpuHi ?? cpu0.pub) - cpu0.pub) / seconds) * 100),
   };
 }
 

@@ -81,6 +81,15 @@ describe('put and get', () => {
     );
   });
 
+  it('storing the same bytes again restarts their age (evidence retention goes by it)', async () => {
+    const bytes = Buffer.alloc(1000, 3);
+    const id = await store.put(bytes);
+    const old = new Date(Date.now() - 40 * 86_400_000);
+    utimesSync(store.pathOf(id), old, old);
+    await store.put(bytes);
+    expect(statSync(store.pathOf(id)).mtimeMs).toBeGreaterThan(Date.now() - 60_000);
+  });
+
   it('a file that cannot be read is GATEWAY_ERR_EVIDENCE_READ, not missing', async () => {
     const id = sha(Buffer.from('in the way'));
     mkdirSync(store.pathOf(id), { recursive: true });

@@ -40,7 +40,9 @@ afterEach(() => {
   tmp.remove();
 });
 
-async function open(durability: EvidenceDurability): Promise<{ store: DirEvidenceStore; registry: Registry }> {
+async function open(
+  durability: EvidenceDurability,
+): Promise<{ store: DirEvidenceStore; registry: Registry }> {
   const registry = new Registry();
   const store = await DirEvidenceStore.open({ dir: join(tmp.path, 'store'), registry, durability });
   cleanups.push(() => {
@@ -79,7 +81,12 @@ describe.each(['syncfs', 'fsync'] as const)('putMany with %s durability', (durab
   it('refuses bad ids and wrong hashes one by one, stores the rest, and writes nothing outside', async () => {
     const { store } = await open(durability);
     const good = crop(1);
-    const hostile = ['../../../../etc/passwd', `../${'a'.repeat(61)}`, 'A'.repeat(64), `${'a'.repeat(64)}\u0000`];
+    const hostile = [
+      '../../../../etc/passwd',
+      `../${'a'.repeat(61)}`,
+      'A'.repeat(64),
+      `${'a'.repeat(64)}\u0000`,
+    ];
     const input = [
       ...hostile.map((id) => ({ bytes: good, sha256: id })),
       { bytes: good, sha256: sha(crop(2)) }, // hash mismatch

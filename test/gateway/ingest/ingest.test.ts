@@ -319,7 +319,10 @@ describe('ingest', () => {
     const poisoned = makeEvent({ site: SITE, jpeg });
     evidence.refuse = (sha) => sha === poisoned.evidence?.sha256;
     const others = Array.from({ length: 5 }, () => makeEvent({ site: SITE, jpeg }));
-    await publishAll(edge, [poisoned, ...others].map((e) => eventsPayload([e])));
+    await publishAll(
+      edge,
+      [poisoned, ...others].map((e) => eventsPayload([e])),
+    );
     await waitFor(() => (stores.index.events.size === 305 ? true : undefined), { what: 'the others' });
     expect(stores.index.events.has(poisoned.eventId)).toBe(false);
     expect(
