@@ -12,6 +12,7 @@
  * sharpeyes/v1/sites/{site}/snapshot/req             SnapshotRequest  QoS0, gateway → edge
  * sharpeyes/v1/sites/{site}/snapshot/res/{reply_to}  SnapshotResponse QoS0, edge → gateway
  * sharpeyes/v1/gateway/stored                        EventBatch       QoS1, ingest worker → api node
+ * sharpeyes/v1/tiers/{tier}/cameras                  TierCameras      retained, lower → upper tier
  * ```
  *
  * `sharpeyes/v1/gateway/…` is internal to the gateway's own processes (scale-out, decision 15):
@@ -30,12 +31,16 @@ import { SiteConfig } from './gen/sharpeyes/v1/config.ts';
 import { DiscoveredDevices } from './gen/sharpeyes/v1/discovery.ts';
 import { EventBatch } from './gen/sharpeyes/v1/event.ts';
 import { SnapshotRequest, SnapshotResponse } from './gen/sharpeyes/v1/snapshot.ts';
+import { TierCameras } from './gen/sharpeyes/v1/tier.ts';
 
 /** Every topic starts with this. */
 export const TOPIC_ROOT = 'sharpeyes/v1/sites';
 
 /** Topics between the gateway's own processes (never a site's) start with this. */
 export const GATEWAY_TOPIC_ROOT = 'sharpeyes/v1/gateway';
+
+/** Topics between gateway tiers (decision 15: a lower tier's bridge carries them up) start with this. */
+export const TIER_TOPIC_ROOT = 'sharpeyes/v1/tiers';
 
 const ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -68,6 +73,8 @@ export const TOPICS = {
   snapshotResponse: { codec: SnapshotResponse as Codec<SnapshotResponse>, qos: 0, retain: false },
   /** Events an ingest worker stored (evidence bytes stripped), for the api node's live feed. */
   stored: { codec: EventBatch as Codec<EventBatch>, qos: 1, retain: false },
+  /** A lower tier's cameras with their places, for the upper tier's registry. */
+  tierCameras: { codec: TierCameras as Codec<TierCameras>, qos: 1, retain: true },
 } as const;
 
 /**
@@ -114,6 +121,8 @@ export const topic = {
   sitePrefix: (site: string): string => `${TOPIC_ROOT}/${checkId('site', site)}/`,
   /** Where ingest workers announce what they stored (gateway-internal). */
   stored: (): string => `${GATEWAY_TOPIC_ROOT}/stored`,
+  /** A lower tier's cameras (retained). */
+  tierCameras: (tier: string): string => `${TIER_TOPIC_ROOT}/${checkId('tier', tier)}/cameras`,
 } as const;
 
 /** Subscription filters (MQTT wildcards) for one kind across all sites. */
@@ -131,7 +140,22 @@ export const filter = {
   siteSnapshotResponses: (site: string): string => `${TOPIC_ROOT}/${checkId('site', site)}/snapshot/res/+`,
   /** Every gateway-internal topic (for ACLs). */
   gatewayInternal: `${GATEWAY_TOPIC_ROOT}/#`,
+  /** Every tier's cameras. */
+  tierCameras: `${TIER_TOPIC_ROOT}/+/cameras`,
+  /** Every tier topic (for ACLs). */
+  tiers: `${TIER_TOPIC_ROOT}/#`,
 } as const;
+
+/** The tier id of a tier cameras topic; undefined for any other name (or a bad id). */
+export function parseTierCamerasTopic(name: string): string | undefined {
+  const prefix = `${TIER_TOPIC_ROOT}/`;
+  if (!name.startsWith(prefix)) return undefined;
+  const parts = name.slice(prefix.length).split('/');
+  const tier = parts[0];
+  return parts.length === 2 && parts[1] === 'cameras' && tier !== undefined && ID_RE.test(tier)
+    ? tier
+    : undefined;
+}
 
 /**
  * An MQTT 5 shared subscription to `filterText` in `group`: the broker gives each message to ONE

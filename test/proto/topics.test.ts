@@ -8,6 +8,7 @@ import {
   filter,
   isValidId,
   parseSnapshotTopic,
+  parseTierCamerasTopic,
   parseTopic,
   sharedFilter,
   SNAPSHOT_LIMITS,
@@ -156,5 +157,22 @@ describe('MQTT topics', () => {
       ],
     });
     expect(decodePayload('stored', bytes).events[0]?.eventId).toBe('e1');
+  });
+
+  it('builds and parses the tier cameras topic (tier cascade)', () => {
+    expect(topic.tierCameras('qingshan')).toBe('sharpeyes/v1/tiers/qingshan/cameras');
+    expect(filter.tierCameras).toBe('sharpeyes/v1/tiers/+/cameras');
+    expect(parseTierCamerasTopic(topic.tierCameras('qingshan'))).toBe('qingshan');
+    for (const bad of [
+      'sharpeyes/v1/tiers/q/cameras/x',
+      'sharpeyes/v1/tiers/+/cameras',
+      'sharpeyes/v1/sites/q/events',
+    ])
+      expect(parseTierCamerasTopic(bad)).toBeUndefined();
+    expect(parseTopic(topic.tierCameras('q'))).toBeUndefined();
+    expect(() => topic.tierCameras('a/b')).toThrow(/tier id/);
+    expect(TOPICS.tierCameras).toMatchObject({ qos: 1, retain: true });
+    const bytes = encodePayload('tierCameras', { tierId: 'q', publishedMs: 5, cameras: [] });
+    expect(decodePayload('tierCameras', bytes)).toMatchObject({ tierId: 'q', publishedMs: 5 });
   });
 });

@@ -18,6 +18,7 @@
  */
 import {
   GATEWAY_TOPIC_ROOT,
+  TIER_TOPIC_ROOT,
   parseSnapshotTopic,
   parseTopic,
   topic,
@@ -30,7 +31,9 @@ const ROOT_PREFIX = `${TOPIC_ROOT}/`;
 const GATEWAY_PREFIX = `${GATEWAY_TOPIC_ROOT}/`;
 
 function gatewayTopic(name: string): boolean {
-  return name.startsWith(ROOT_PREFIX) || name.startsWith(GATEWAY_PREFIX);
+  return (
+    name.startsWith(ROOT_PREFIX) || name.startsWith(GATEWAY_PREFIX) || name.startsWith(`${TIER_TOPIC_ROOT}/`)
+  );
 }
 
 /** Whether `p` may publish to the topic name `name`. */

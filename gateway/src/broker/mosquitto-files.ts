@@ -33,10 +33,36 @@ export interface MosquittoGatewayUser {
   readonly password: string;
 }
 
+/**
+ * A lower tier's bridge at this (upper) broker (decision 15): it may publish the events of its
+ * listed sites and nothing else (no read at all: the bridge only sends).
+ */
+export interface MosquittoTierUser {
+  /** `~tier-<id>` (tier/bridge.ts `tierUser`). */
+  readonly username: string;
+  readonly password: string;
+  readonly sites: readonly string[];
+}
+
 /** What the files are made from. */
 export interface MosquittoFilesInput {
   readonly sites: readonly SiteCredentialEntry[];
   readonly gatewayUsers: readonly MosquittoGatewayUser[];
+  /** Lower tiers' bridges (upper gateway, `tier.downstream`). */
+  readonly tierUsers?: readonly MosquittoTierUser[];
+}
+
+const TIER_USER_RE = /^~tier-[A-Za-z0-9._-]{1,64}$/;
+
+function checkTierUsers(users: readonly MosquittoTierUser[]): void {
+  for (const u of users) {
+    if (!TIER_USER_RE.test(u.username)) {
+      throw new GatewayError(
+        'GATEWAY_ERR_MOSQUITTO_FILES',
+        `tier user name ${JSON.stringify(u.username)} must be "~tier-" and 1–64 of [A-Za-z0-9._-]`,
+      );
+    }
+  }
 }
 
 const USER_RE = /^@[A-Za-z0-9._-]{1,63}$/;
@@ -74,6 +100,8 @@ export async function mosquittoPasswordFile(input: MosquittoFilesInput): Promise
     );
   }
   for (const u of input.gatewayUsers) lines.push(`${u.username}:${await hashMosquitto(u.password)}`);
+  checkTierUsers(input.tierUsers ?? []);
+  for (const u of input.tierUsers ?? []) lines.push(`${u.username}:${await hashMosquitto(u.password)}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -86,6 +114,7 @@ export function mosquittoAclFile(input: MosquittoFilesInput): string {
       `user ${u.username}`,
       `topic readwrite ${TOPIC_ROOT}/#`,
       `topic readwrite ${filter.gatewayInternal}`,
+      `topic readwrite ${filter.tiers}`,
       '',
     );
   }
@@ -101,6 +130,15 @@ export function mosquittoAclFile(input: MosquittoFilesInput): string {
       `topic write ${filter.siteSnapshotResponses(s)}`,
       `topic read ${topic.config(s)}`,
       `topic read ${topic.snapshotRequest(s)}`,
+      '',
+    );
+  }
+  checkTierUsers(input.tierUsers ?? []);
+  for (const u of input.tierUsers ?? []) {
+    out.push(
+      `user ${u.username}`,
+      `topic write ${topic.tierCameras(u.username.slice('~tier-'.length))}`,
+      ...u.sites.map((s) => `topic write ${topic.events(s)}`),
       '',
     );
   }

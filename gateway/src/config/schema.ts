@@ -235,6 +235,66 @@ export const UiSectionSchema = Type.Object(
   { additionalProperties: false, default: {}, description: 'The web UI.' },
 );
 
+const TierId = (description: string) => Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$', description });
+
+/** Tier cascade (decision 15): bridging a lower gateway's Mosquitto up to an upper one. */
+export const TierSectionSchema = Type.Object(
+  {
+    upstream: Type.Optional(
+      Type.Object(
+        {
+          tier_id: TierId('This (lower) tier’s id, as the upper gateway lists it in tier.downstream.'),
+          url: Type.String({ pattern: '^mqtts?://', description: 'The upper tier’s Mosquitto.' }),
+          password: SecretSchema,
+          ca_file: Type.Optional(
+            Type.String({ minLength: 1, description: 'mqtts: PEM CA of the upper broker.' }),
+          ),
+          bridge_file: Type.String({
+            minLength: 1,
+            description: 'Bridge stanza to write, in a directory the lower Mosquitto includes (include_dir).',
+          }),
+          restart_timeout_s: Type.Integer({
+            minimum: 1,
+            maximum: 3600,
+            default: 2,
+            description: 'First delay before the bridge reconnects.',
+          }),
+          restart_timeout_max_s: Type.Integer({
+            minimum: 1,
+            maximum: 3600,
+            default: 30,
+            description: 'Longest delay between bridge reconnections.',
+          }),
+        },
+        {
+          additionalProperties: false,
+          description: 'Lower tier: forward events upward by a Mosquitto bridge.',
+        },
+      ),
+    ),
+    downstream: Type.Array(
+      Type.Object(
+        {
+          tier_id: TierId('The lower tier’s id (its Mosquitto user is ~tier-<id>).'),
+          password: SecretSchema,
+          sites: Type.Array(TierId('A site of the lower tier.'), {
+            maxItems: 100_000,
+            description: 'The sites whose events this tier may publish here.',
+          }),
+        },
+        { additionalProperties: false },
+      ),
+      {
+        default: [],
+        maxItems: 1000,
+        description:
+          'Upper tier: lower tiers whose bridges may connect (written into broker.mosquitto_files).',
+      },
+    ),
+  },
+  { additionalProperties: false, default: {}, description: 'Tier cascade (Mosquitto bridging).' },
+);
+
 export const GatewayConfigSchema = Type.Object(
   {
     log_level: Type.Union(
@@ -268,6 +328,7 @@ export const GatewayConfigSchema = Type.Object(
     ingest: IngestSectionSchema,
     role: RoleSchema,
     scale: ScaleConfigSchema,
+    tier: TierSectionSchema,
   },
   { additionalProperties: false },
 );

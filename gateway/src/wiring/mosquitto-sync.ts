@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
-import { writeMosquittoFiles } from '../broker/mosquitto-files.ts';
+import { writeMosquittoFiles, type MosquittoTierUser } from '../broker/mosquitto-files.ts';
 import type { Logger } from '../log.ts';
 import type { Registry } from '../registry/index.ts';
 
@@ -20,6 +20,8 @@ export interface MosquittoSyncOptions {
   gatewayUser: { username: string; password: string };
   /** More gateway users with the same password (scale-out: the api node's and its workers' clients). */
   extraGatewayUsers?: readonly string[];
+  /** Lower tiers' bridges allowed in (upper gateway, `tier.downstream`). */
+  tierUsers?: readonly MosquittoTierUser[];
   registry: Registry;
   logger: Logger;
 }
@@ -39,6 +41,7 @@ export async function startMosquittoSync(opts: MosquittoSyncOptions): Promise<()
             password: opts.gatewayUser.password,
           })),
         ],
+        ...(opts.tierUsers !== undefined && { tierUsers: opts.tierUsers }),
       },
     );
     let reloaded = false;

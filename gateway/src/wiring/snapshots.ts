@@ -94,14 +94,7 @@ export class MqttSnapshotSource implements DeviceSnapshotSource {
     this.#client = connectGatewayMqtt(opts, { queueQoSZero: false });
     this.#client.on('connect', () => {
       this.#subscribed = false;
-      this.#client.subscribe(filter.snapshotResponses(this.#replyTo), { qos: 0 }, (err, granted) => {
-        const g = granted?.[0]?.qos;
-        if (err !== null || g === undefined || g === 128) {
-          this.#log.error({ err }, 'subscription to snapshot answers refused; live snapshots will fail');
-          return;
-        }
-        this.#subscribed = true;
-      });
+      this.#subscribe();
     });
     this.#client.on('close', () => {
       this.#subscribed = false;
@@ -111,6 +104,24 @@ export class MqttSnapshotSource implements DeviceSnapshotSource {
     });
     this.#client.on('message', (name, payload) => {
       this.#onMessage(name, payload);
+    });
+  }
+
+  /** Subscribe to this gateway's answers; a refusal (the broker's ACL not loaded yet) is retried. */
+  #subscribe(): void {
+    this.#client.subscribe(filter.snapshotResponses(this.#replyTo), { qos: 0 }, (err, granted) => {
+      const g = granted?.[0]?.qos;
+      if (err !== null || g === undefined || g === 128) {
+        this.#log.warn(
+          { err, granted_qos: g },
+          'subscription to snapshot answers refused; retrying in 5 s (live snapshots fail until then)',
+        );
+        setTimeout(() => {
+          if (!this.#stopped && this.#client.connected && !this.#subscribed) this.#subscribe();
+        }, 5000).unref();
+        return;
+      }
+      this.#subscribed = true;
     });
   }
 
