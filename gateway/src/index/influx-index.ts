@@ -98,13 +98,14 @@ interface Row {
 const WHOLE_ROW_SERIES = 16;
 
 /**
- * Whether a search reads whole rows at once, or locates its page first and fetches the page's
- * points after. influxd decodes every selected column of every point it scans, and the long
- * `detail` column is most of the bytes, so a query that scans widely (a wildcard's regex over
- * every camera, many cameras merged newest first) only locates — id, series tags and time — and
- * then fetches the page's points by series and time (one request, one statement per point:
- * cheap per point, so worth it only when the scan is wide). An exact plate reads its
- * `plate_lookup` bucket whole (few points per bucket), and so does a search of a few cameras.
+ * Whether a search reads whole rows at once, or locates its rows first and fetches them after.
+ * influxd decodes a whole TSM block (up to 1 000 values) of every selected column for each series
+ * it touches, and the long `detail` column is most of the bytes, so a query over many series (a
+ * wildcard's regex over every camera, a district's cameras merged newest first) only locates —
+ * series tags, time and a small integer column — and then fetches the rows found, by series and
+ * time range (one request; see {@link fetchEventsStatement}), decoding `detail` only for series
+ * with hits. An exact plate reads its `plate_lookup` bucket whole (one series per shard), and so
+ * does a search of a few cameras.
  */
 function readsWholeRows(q: ValidSearch): boolean {
   const plan = searchPlan(q).kind;
@@ -113,14 +114,11 @@ function readsWholeRows(q: ValidSearch): boolean {
   return q.cameraIds !== undefined && q.cameraIds.length * q.kinds.length <= WHOLE_ROW_SERIES;
 }
 
-/** A search result before the page is complete: located, with or without the whole event. */
+/** A search result: an event and its point time. */
 interface Hit {
   timeNs: bigint;
   eventId: string;
-  /** The whole event, when the query read it. */
-  event?: Event;
-  /** Where to fetch it from, when the query only located it. */
-  ref?: EventPointRef;
+  event: Event;
 }
 
 function refKey(kind: IndexedKind, site: string, camera: string, timeNs: bigint): string {
@@ -425,7 +423,7 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
     const pageHits = found.slice(0, q.limit);
     const last = pageHits.at(-1);
     const more = found.length > q.limit || (!exhausted && last !== undefined);
-    const page: EventSearchPage = { events: await this.complete(pageHits) };
+    const page: EventSearchPage = { events: pageHits.map((h) => h.event) };
     if (more && last !== undefined) {
       page.nextCursor = encodeCursor({ timeNs: last.timeNs, eventId: last.eventId }, q);
     }
@@ -433,8 +431,8 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
   }
 
   /**
-   * One page query's hits (see {@link readsWholeRows}): whole events, or only located (event id,
-   * series tags, time) and completed after paging by {@link complete}.
+   * One page query's hits, whole events (see {@link readsWholeRows}): read at once, or located
+   * (series tags and time only) and then fetched by series and time in one more request.
    */
   private async hits(q: ValidSearch, range: PageRange, fetch: number): Promise<Hit[]> {
     if (readsWholeRows(q)) {
@@ -443,46 +441,32 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
     }
     const st = locateSearchStatement(this.layout, q, range, fetch);
     const [series = []] = await this.client.query(st.text, { db: this.layout.database, params: st.params });
-    const hits: Hit[] = [];
+    const refs: EventPointRef[] = [];
     for (const s of series) {
       for (const row of seriesRows(s)) {
         const kind = row.kind;
-        const eventId = row.event_id;
-        if (
-          (kind !== 'face' && kind !== 'plate') ||
-          typeof eventId !== 'string' ||
-          typeof row.time !== 'string'
-        ) {
-          throw new GatewayError('GATEWAY_ERR_INDEX_QUERY', 'a located point has no kind, event id or time');
+        if ((kind !== 'face' && kind !== 'plate') || typeof row.time !== 'string') {
+          throw new GatewayError('GATEWAY_ERR_INDEX_QUERY', 'a located point has no kind or time');
         }
-        const timeNs = rfc3339ToNs(row.time);
-        hits.push({
-          timeNs,
-          eventId,
-          ref: { kind, site: String(row.site), camera: String(row.camera), timeNs },
+        refs.push({
+          kind,
+          site: String(row.site),
+          camera: String(row.camera),
+          timeNs: rfc3339ToNs(row.time),
         });
       }
     }
-    return hits;
-  }
-
-  /** The events of a page, fetching (one request) those its hits only located. */
-  private async complete(hits: readonly Hit[]): Promise<IndexedEvent[]> {
-    const refs = hits.flatMap((h) => (h.event === undefined && h.ref !== undefined ? [h.ref] : []));
+    if (refs.length === 0) return [];
     const fetched = new Map<string, Event>();
-    if (refs.length > 0) {
-      for (const r of await this.rows(fetchEventsStatement(this.layout, refs))) {
-        const e = r.event;
-        fetched.set(refKey(indexedKind(e.kind) ?? 'plate', e.siteId, e.cameraId, r.timeNs), e);
-      }
+    for (const r of await this.rows(fetchEventsStatement(this.layout, refs))) {
+      const e = r.event;
+      fetched.set(refKey(indexedKind(e.kind) ?? 'plate', e.siteId, e.cameraId, r.timeNs), e);
     }
-    return hits.flatMap((h) => {
-      if (h.event !== undefined) return [h.event];
-      const ref = h.ref;
-      // A point retention deleted between locating and fetching is simply gone.
-      const e =
-        ref === undefined ? undefined : fetched.get(refKey(ref.kind, ref.site, ref.camera, ref.timeNs));
-      return e === undefined ? [] : [e];
+    // A point retention deleted between locating and fetching is simply gone; points a fetch
+    // range returned that were not located (filtered out by the search) are dropped.
+    return refs.flatMap((ref) => {
+      const e = fetched.get(refKey(ref.kind, ref.site, ref.camera, ref.timeNs));
+      return e === undefined ? [] : [{ timeNs: ref.timeNs, eventId: e.eventId, event: e }];
     });
   }
 
@@ -638,8 +622,8 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
 
 /** Shortest first window, ns (1 s). */
 const MIN_WINDOW_NS = 1_000_000_000n;
-/** First window of a search shape never seen: 1 h, or a day for an exact plate (sparse). */
-const DEFAULT_WINDOW_NS = { events: 3_600n * 1_000_000_000n, plate: 86_400n * 1_000_000_000n };
+/** First window of a search shape never seen: 1 h. */
+const DEFAULT_WINDOW_NS = 3_600n * 1_000_000_000n;
 /** How many hits a first window aims at, relative to what the page needs (margin for variance). */
 const WINDOW_MARGIN = 1.5;
 /** Weight of the newest observation in a shape's density. */
@@ -671,10 +655,13 @@ class WindowSizer {
 
   /** The first window for `need` hits of shape `shape` in a range of `rangeNs`. */
   initial(shape: string, need: number, rangeNs: bigint): bigint {
+    // An exact plate reads one bucket series per shard whatever the window, and most plates
+    // need the whole range to fill a page: one statement over it costs least (measured).
+    if (shape.startsWith('plate-exact')) return rangeNs;
     const d = this.density.get(shape);
     let w: bigint;
     if (d === undefined) {
-      w = shape.startsWith('plate-exact') ? DEFAULT_WINDOW_NS.plate : DEFAULT_WINDOW_NS.events;
+      w = DEFAULT_WINDOW_NS;
     } else if (d <= 0) {
       w = rangeNs;
     } else {

@@ -66,6 +66,17 @@ export interface PageRange {
   lowerNs?: bigint;
 }
 
+/**
+ * The regex a wildcard search binds: {@link wildcardToRegex}, without a trailing `.*$` — after
+ * the last literal, "any run then the end" holds for every stored plate (normalised plates have
+ * no line breaks, the only character `.` does not match), and RE2 then stops at the last literal
+ * instead of running to the end of each of the hundreds of thousands of plates it tests.
+ */
+export function plateRegex(pattern: string): string {
+  const re = wildcardToRegex(pattern);
+  return re.endsWith('.*$') ? re.slice(0, -3) : re;
+}
+
 /** Which measurement(s) a search reads. */
 export type SearchPlan =
   | { kind: 'plate-exact'; measurement: typeof PLATE_LOOKUP_MEASUREMENT }
@@ -94,9 +105,10 @@ export function searchStatement(
 }
 
 /**
- * Like {@link searchStatement}, but selecting only the event id and the series tags (site,
- * camera, kind) of `events` points: the page is then completed with
- * {@link fetchEventsStatement}. Not for an exact plate (its bucket is read whole).
+ * Like {@link searchStatement}, but selecting only the series tags (site, camera, kind) and the
+ * small integer `dir_in` of `events` points (a field must be selected; this one decodes for
+ * almost nothing, unlike the event id or `detail` strings): where the points are, to be read
+ * whole with {@link fetchEventsStatement}. Not for an exact plate (its bucket is read whole).
  */
 export function locateSearchStatement(
   layout: IndexLayout,
@@ -127,7 +139,7 @@ function pageStatement(
     where.push(`${quoteIdent('plate')} = ${params.bind(q.plate)}`);
   }
   if (plan.kind === 'plate-wildcard' && q.platePattern !== undefined) {
-    where.push(`${quoteIdent('plate')} =~ ${params.bind({ regex: wildcardToRegex(q.platePattern) })}`);
+    where.push(`${quoteIdent('plate')} =~ ${params.bind({ regex: plateRegex(q.platePattern) })}`);
   }
   if (q.siteIds !== undefined) where.push(anyOf('site', q.siteIds, params));
   if (q.cameraIds !== undefined) where.push(anyOf('camera', q.cameraIds, params));
@@ -139,7 +151,7 @@ function pageStatement(
   const from = kinds.map((k) => source(layout, k, plan.measurement)).join(', ');
   const columns = (
     select === 'locate'
-      ? ['event_id', 'site', 'camera', 'kind']
+      ? ['dir_in', 'site', 'camera', 'kind']
       : plan.kind === 'plate-exact'
         ? ['detail']
         : [...RESULT_COLUMNS, 'kind']

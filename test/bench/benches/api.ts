@@ -17,7 +17,7 @@
  *
  *   npm run bench -- api [--events N] [--clients N] [--search-s S] [--subscribers N]
  *                        [--rate N] [--fanout-s S] [--cameras N] [--sites N] [--rss-s S]
- *                        [--skip search,fanout,rss] [--data-dir DIR]
+ *                        [--skip search,fanout,rss] [--data-dir DIR] [--rss-node-options OPTS]
  *
  * `--data-dir DIR` keeps influxd's data in DIR with a manifest of what was loaded; a later run
  * with the same `--events` and DIR skips the load (10M events take ~13 min here) and only
@@ -75,6 +75,8 @@ interface Params {
   skip: Set<string>;
   /** Keep influxd's data here and reuse it on the next run with the same event count. */
   dataDir: string | undefined;
+  /** Extra node options of the RSS phase's gateway process (e.g. `--max-old-space-size=192`). */
+  rssNodeOptions: string[];
 }
 
 function parseArgs(args: readonly string[]): Params {
@@ -90,6 +92,7 @@ function parseArgs(args: readonly string[]): Params {
     rssS: 60,
     skip: new Set(),
     dataDir: undefined,
+    rssNodeOptions: [],
   };
   for (let i = 0; i < args.length; i += 2) {
     const key = args[i] ?? '';
@@ -133,6 +136,9 @@ function parseArgs(args: readonly string[]): Params {
       case '--data-dir':
         p.dataDir = value;
         break;
+      case '--rss-node-options':
+        p.rssNodeOptions = value.split(' ').filter((x) => x !== '');
+        break;
       default:
         throw new Error(`unknown argument ${key}`);
     }
@@ -170,6 +176,13 @@ function percentiles(ms: readonly number[]): { p50: number; p95: number; p99: nu
   const at = (q: number): number =>
     Math.round((s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] ?? 0) * 10) / 10;
   return { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: at(1) };
+}
+
+/** CPU time of process `pid` so far, in clock ticks (10 ms). */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
 }
 
 function procRss(pid: number): number {
@@ -310,6 +323,10 @@ function grpcSearch(
 }
 
 interface SearchFigures {
+  /** influxd CPU per query, ms (not stretched by waiting for a CPU, unlike latency). */
+  influxdCpuMs: number;
+  /** This process's CPU per query (APIs, auth, audit, index client, and the clients), ms. */
+  processCpuMs: number;
   queries: number;
   errors: number;
   p50: number;
@@ -322,10 +339,13 @@ interface SearchFigures {
 
 /** `clients` loops for `seconds`, each issuing `one()` back to back. */
 async function runClients(
+  influxdPid: number,
   clients: number,
   seconds: number,
   one: (r: () => number, kind: string) => Promise<void>,
 ): Promise<SearchFigures> {
+  const ticks0 = cpuTicks(influxdPid);
+  const cpu0 = process.cpuUsage();
   const lat: number[] = [];
   const byKindLat: Record<string, number[]> = { plate_30d: [], camera_24h: [], district_24h: [] };
   let errors = 0;
@@ -351,7 +371,11 @@ async function runClients(
     }),
   );
   const p = percentiles(lat);
+  const cpu = process.cpuUsage(cpu0);
+  const n = Math.max(1, lat.length + errors);
   return {
+    influxdCpuMs: Math.round(((cpuTicks(influxdPid) - ticks0) * 100) / n) / 10,
+    processCpuMs: Math.round((cpu.user + cpu.system) / 100 / n) / 10,
     queries: lat.length,
     errors,
     ...p,
@@ -573,7 +597,9 @@ function keptDataSet(p: Params): { endMs: number | undefined; save(endMs: number
     throw new Error(`${dir} is not an api bench data dir: refusing to load into it`);
   return {
     endMs: undefined,
-    save: (endMs) => writeFileSync(file, JSON.stringify({ params: wanted, end_ms: endMs })),
+    save: (endMs) => {
+      writeFileSync(file, JSON.stringify({ params: wanted, end_ms: endMs }));
+    },
   };
 }
 
@@ -597,7 +623,15 @@ async function search(
     progress(`reusing ${p.events} events in ${p.dataDir ?? ''} (loaded ${new Date(endMs).toISOString()})`);
     load = { loaded: p.events, seconds: undefined, pool: platePool(100_000) };
   }
-  await sleep(10_000);
+  // Let influxd's compactions settle (below 0.2 cores over 10 s), at most 15 min.
+  const settle0 = performance.now();
+  for (;;) {
+    const c0 = cpuTicks(influxd.pid);
+    await sleep(10_000);
+    const cores = (cpuTicks(influxd.pid) - c0) / 1000;
+    progress(`settling: influxd at ${cores.toFixed(2)} cores`);
+    if (cores < 0.2 || performance.now() - settle0 > 900_000) break;
+  }
   const district = env.deps.apiKeys.create('system', {
     name: 'bench district key',
     services: ['events'],
@@ -626,23 +660,28 @@ async function search(
   // The same mix straight on the index (no API, no audit): what the APIs add on top of it.
   const districtCameras = env.deps.registry.cameraIdsInScope({ district: 'D1' });
   progress(`index directly: ${p.clients} concurrent callers for ${Math.max(5, Math.round(p.searchS / 2))} s`);
-  const direct = await runClients(p.clients, Math.max(5, Math.round(p.searchS / 2)), async (r, kind) => {
-    if (kind === 'plate_30d') {
-      const plate = pool[r() < 0.7 ? Math.floor(r() * 20_000) : Math.floor(r() * pool.length)] ?? '';
-      await env.index.search({ ...range(r, 30), plate, limit: 100 });
-    } else if (kind === 'camera_24h') {
-      await env.index.search({
-        ...range(r, 1),
-        cameraIds: [cameraId(Math.floor(r() * BENCH_CAMERAS))],
-        limit: 100,
-      });
-    } else {
-      await env.index.search({ ...range(r, 1), cameraIds: districtCameras, limit: 100 });
-    }
-  });
+  const direct = await runClients(
+    influxd.pid,
+    p.clients,
+    Math.max(5, Math.round(p.searchS / 2)),
+    async (r, kind) => {
+      if (kind === 'plate_30d') {
+        const plate = pool[r() < 0.7 ? Math.floor(r() * 20_000) : Math.floor(r() * pool.length)] ?? '';
+        await env.index.search({ ...range(r, 30), plate, limit: 100 });
+      } else if (kind === 'camera_24h') {
+        await env.index.search({
+          ...range(r, 1),
+          cameraIds: [cameraId(Math.floor(r() * BENCH_CAMERAS))],
+          limit: 100,
+        });
+      } else {
+        await env.index.search({ ...range(r, 1), cameraIds: districtCameras, limit: 100 });
+      }
+    },
+  );
   progress(`index search: ${JSON.stringify(direct)}`);
   progress(`gRPC: ${p.clients} concurrent clients for ${p.searchS} s`);
-  const g = await runClients(p.clients, p.searchS, async (r, kind) => {
+  const g = await runClients(influxd.pid, p.clients, p.searchS, async (r, kind) => {
     if (kind === 'plate_30d') {
       const plate = pool[r() < 0.7 ? Math.floor(r() * 20_000) : Math.floor(r() * pool.length)] ?? '';
       await grpcSearch(client, { ...base, ...range(r, 30), filter: filter({ plate }) }, env.keys.keyAll);
@@ -666,27 +705,32 @@ async function search(
   const addr = app.server.address();
   const restBase = typeof addr === 'object' && addr !== null ? `http://127.0.0.1:${addr.port}` : '';
   progress(`REST: ${p.clients} concurrent clients for ${Math.max(5, Math.round(p.searchS / 2))} s`);
-  const rest = await runClients(p.clients, Math.max(5, Math.round(p.searchS / 2)), async (r, kind) => {
-    const q = new URLSearchParams({ reason, limit: '100' });
-    let key = env.keys.keyAll;
-    if (kind === 'plate_30d') {
-      const rr = range(r, 30);
-      q.set('from_ms', String(rr.fromMs));
-      q.set('to_ms', String(rr.toMs));
-      q.set('plate', pool[Math.floor(r() * 20_000)] ?? '');
-    } else {
-      const rr = range(r, 1);
-      q.set('from_ms', String(rr.fromMs));
-      q.set('to_ms', String(rr.toMs));
-      if (kind === 'camera_24h') q.set('camera_id', cameraId(Math.floor(r() * BENCH_CAMERAS)));
-      else key = district;
-    }
-    const res = await fetch(`${restBase}/api/v1/events?${q.toString()}`, {
-      headers: { authorization: `Bearer ${key}` },
-    });
-    if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-    await res.arrayBuffer();
-  });
+  const rest = await runClients(
+    influxd.pid,
+    p.clients,
+    Math.max(5, Math.round(p.searchS / 2)),
+    async (r, kind) => {
+      const q = new URLSearchParams({ reason, limit: '100' });
+      let key = env.keys.keyAll;
+      if (kind === 'plate_30d') {
+        const rr = range(r, 30);
+        q.set('from_ms', String(rr.fromMs));
+        q.set('to_ms', String(rr.toMs));
+        q.set('plate', pool[Math.floor(r() * 20_000)] ?? '');
+      } else {
+        const rr = range(r, 1);
+        q.set('from_ms', String(rr.fromMs));
+        q.set('to_ms', String(rr.toMs));
+        if (kind === 'camera_24h') q.set('camera_id', cameraId(Math.floor(r() * BENCH_CAMERAS)));
+        else key = district;
+      }
+      const res = await fetch(`${restBase}/api/v1/events?${q.toString()}`, {
+        headers: { authorization: `Bearer ${key}` },
+      });
+      if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+      await res.arrayBuffer();
+    },
+  );
   progress(`REST search: ${JSON.stringify(rest)}`);
   return {
     events: load.loaded,
@@ -703,6 +747,8 @@ async function search(
     search_grpc_plate_30d_p95_ms: g.byKind.plate_30d,
     search_grpc_camera_24h_p95_ms: g.byKind.camera_24h,
     search_grpc_district_24h_p95_ms: g.byKind.district_24h,
+    search_grpc_influxd_cpu_ms_per_query: g.influxdCpuMs,
+    search_grpc_process_cpu_ms_per_query: g.processCpuMs,
     search_rest_queries: rest.queries,
     search_rest_errors: rest.errors,
     search_rest_p95_ms: rest.p95,
@@ -711,6 +757,10 @@ async function search(
     search_index_direct_p95_ms: direct.p95,
     search_index_direct_plate_30d_p95_ms: direct.byKind.plate_30d,
     search_index_direct_district_24h_p95_ms: direct.byKind.district_24h,
+    search_index_direct_influxd_cpu_ms_per_query: direct.influxdCpuMs,
+    search_index_direct_process_cpu_ms_per_query: direct.processCpuMs,
+    search_rest_influxd_cpu_ms_per_query: rest.influxdCpuMs,
+    search_rest_process_cpu_ms_per_query: rest.processCpuMs,
   };
 }
 
@@ -767,6 +817,7 @@ async function rss(
     const gw = spawnManaged(
       process.execPath,
       [
+        ...p.rssNodeOptions,
         '--import',
         `file://${tsx}`,
         join(fixtures, 'bench-gateway.ts'),
@@ -871,6 +922,7 @@ async function rss(
     );
     const heapMax = Math.max(...measured.map((x) => x.mem?.heap_used ?? 0));
     return {
+      rss_node_options: p.rssNodeOptions.join(' '),
       rss_cameras: p.cameras,
       rss_sites: p.sites,
       rss_status_per_s_target: Math.round(p.cameras / 10),
@@ -900,6 +952,9 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
   if (p.dataDir !== undefined) mkdirSync(p.dataDir, { recursive: true });
   const influxd = await startInfluxd({
     indexVersion: 'tsi1',
+    // 30 days loaded in minutes: compact the shards fully (as a running gateway's older shards
+    // are) soon after the load, not 4 h later; the search phase waits for that.
+    compactFullWriteColdDuration: '1m',
     // Reopening a large kept data set (shards, WAL replay) takes a while.
     ...(p.dataDir === undefined ? {} : { dataDir: p.dataDir, startTimeoutMs: 600_000 }),
   });

@@ -27,6 +27,12 @@ export interface InfluxdOptions {
   dataDir?: string;
   /** TSM index type. Default: the gateway's (`tsi1`, see gateway/src/influxd/influxd.ts). */
   indexVersion?: 'inmem' | 'tsi1';
+  /**
+   * influxd's `compact-full-write-cold-duration` (Go duration): benches that load a month of
+   * events in minutes set it short so shards end fully compacted, as a gateway's older shards
+   * are. Default influxd's (4h).
+   */
+  compactFullWriteColdDuration?: string;
   /** How long to wait for `/ping` to answer 204, in ms. Default 30000. */
   startTimeoutMs?: number;
 }
@@ -195,8 +201,16 @@ async function startOnce(opts: InfluxdOptions): Promise<InfluxdHandle> {
   };
 }
 
-function indexOpt(opts: InfluxdOptions): { indexVersion?: 'inmem' | 'tsi1' } {
-  return opts.indexVersion === undefined ? {} : { indexVersion: opts.indexVersion };
+function indexOpt(opts: InfluxdOptions): {
+  indexVersion?: 'inmem' | 'tsi1';
+  compactFullWriteColdDuration?: string;
+} {
+  return {
+    ...(opts.indexVersion === undefined ? {} : { indexVersion: opts.indexVersion }),
+    ...(opts.compactFullWriteColdDuration === undefined
+      ? {}
+      : { compactFullWriteColdDuration: opts.compactFullWriteColdDuration }),
+  };
 }
 
 /** influxd lets `INFLUXDB_*` variables override the config file: none may leak in from the caller. */

@@ -392,7 +392,14 @@ describe('time windows', () => {
     for (let burst = 0; burst < 4; burst++) {
       const at = start + 2 * DAY + burst * 7 * HOUR;
       for (let i = 0; i < 60; i++)
-        events.push(makeEvent({ eventId: ids(at + i * 15), firstSeenMs: at + i * 15, siteId: 'win', cameraId: `win-${i % 3}` }));
+        events.push(
+          makeEvent({
+            eventId: ids(at + i * 15),
+            firstSeenMs: at + i * 15,
+            siteId: 'win',
+            cameraId: `win-${i % 3}`,
+          }),
+        );
     }
     for (let d = 0; d < 5; d++) {
       const at = start + 5 * DAY + d * 3 * DAY + 17;
