@@ -28,10 +28,10 @@ import {
   type InfluxdHandle,
   type MosquittoHandle,
 } from '../bench/services/index.ts';
-import { freePort } from '../bench/wait.ts';
 import {
   countPoints,
   leaveToReaper,
+  newGatewaySetup,
   newRun,
   Producer,
   range,
@@ -104,16 +104,11 @@ describe('fault 3: broker restarted', () => {
   it('embedded Aedes: the gateway (and its broker) restarted on the same data', async () => {
     const started = Date.now();
     const { tmp, influxd } = await setUp('aedes');
-    const setup: GatewaySetup = {
-      dir: join(tmp.path, 'gateway'),
-      influxUrl: influxd.url,
-      database: 'fault_broker_aedes',
-      brokerPort: await freePort(),
+    const setup = await newGatewaySetup(tmp, influxd.url, 'fault_broker_aedes', {
       // Ingest waits at most 1 s for its batches in flight when stopping, then abandons them
       // unacknowledged: they come again from the broker's queue after the restart.
       ingest: { stop_timeout_ms: 1000 },
-    };
-    await writeSitesFile(setup);
+    });
     const log = join(tmp.path, 'gateway.log');
     let gateway: GatewayApp | undefined = await startGateway(setup, log);
     cleanups.push(() => gateway?.stop());

@@ -23,9 +23,9 @@ import type { GatewayApp } from '../../gateway/src/app.ts';
 import { makeTempDir, type TempDir } from '../bench/lifetime.ts';
 import { startInfluxd, type InfluxdHandle } from '../bench/services/index.ts';
 import { startTcpProxy, type TcpProxy } from '../bench/tcp-proxy.ts';
-import { freePort } from '../bench/wait.ts';
 import {
   leaveToReaper,
+  newGatewaySetup,
   newRun,
   range,
   report,
@@ -38,9 +38,7 @@ import {
   until,
   untilPoints,
   verifyIndex,
-  writeSitesFile,
   type EdgeChild,
-  type GatewaySetup,
 } from './harness.ts';
 
 const EVENTS = 10_000;
@@ -91,13 +89,7 @@ describe('fault 6: the edge disk fills', () => {
 
   it('evicts the oldest events, counts and reports each, crashes nothing, and delivers the rest once', async () => {
     const started = Date.now();
-    const setup: GatewaySetup = {
-      dir: join(tmp.path, 'gateway'),
-      influxUrl: influxd.url,
-      database: 'fault_disk_full',
-      brokerPort: await freePort(),
-    };
-    await writeSitesFile(setup);
+    const setup = await newGatewaySetup(tmp, influxd.url, 'fault_disk_full');
     const g = await startGateway(setup, join(tmp.path, 'gateway.log'));
     gateway = g;
     proxy = await startTcpProxy({ targetPort: setup.brokerPort });

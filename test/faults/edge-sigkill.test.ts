@@ -24,10 +24,10 @@ import { openSpool } from '../../edge-agent/src/spool/index.ts';
 import { makeTempDir, type TempDir } from '../bench/lifetime.ts';
 import { startInfluxd, type InfluxdHandle } from '../bench/services/index.ts';
 import { startTcpProxy, type TcpProxy } from '../bench/tcp-proxy.ts';
-import { freePort } from '../bench/wait.ts';
 import {
   countPoints,
   leaveToReaper,
+  newGatewaySetup,
   newRun,
   range,
   report,
@@ -39,9 +39,7 @@ import {
   until,
   untilPoints,
   verifyIndex,
-  writeSitesFile,
   type EdgeChild,
-  type GatewaySetup,
 } from './harness.ts';
 
 const FIRST_COUNT = 8000;
@@ -77,13 +75,7 @@ describe('fault 5: edge agent SIGKILLed with events in its spool', () => {
 
   it('delivers everything the spool had made durable, once, after the restart', async () => {
     const started = Date.now();
-    const setup: GatewaySetup = {
-      dir: join(tmp.path, 'gateway'),
-      influxUrl: influxd.url,
-      database: 'fault_edge_kill',
-      brokerPort: await freePort(),
-    };
-    await writeSitesFile(setup);
+    const setup = await newGatewaySetup(tmp, influxd.url, 'fault_edge_kill');
     gateway = await startGateway(setup, join(tmp.path, 'gateway.log'));
     proxy = await startTcpProxy({ targetPort: setup.brokerPort });
     const px = proxy;

@@ -22,11 +22,11 @@ import { decodePayload, encodePayload, topic } from '../../proto/topics.ts';
 import type { TestEdge } from '../edge/publish/harness.ts';
 import { makeTempDir, type TempDir } from '../bench/lifetime.ts';
 import { startInfluxd, type InfluxdHandle } from '../bench/services/index.ts';
-import { freePort } from '../bench/wait.ts';
 import { FUZZ_LIMITS, FUZZ_MIX, fuzzPayloads, type FuzzKind } from './fuzz-payloads.ts';
 import {
   countPoints,
   leaveToReaper,
+  newGatewaySetup,
   newRun,
   otherSitePassword,
   Producer,
@@ -44,8 +44,6 @@ import {
   until,
   untilPoints,
   verifyIndex,
-  writeSitesFile,
-  type GatewaySetup,
 } from './harness.ts';
 
 const FUZZ = Object.values(FUZZ_MIX).reduce((a, b) => a + b, 0);
@@ -113,14 +111,15 @@ describe('fuzz: malformed payloads on the events topic', () => {
   it('refuses and counts every bad payload, stays up, and stores every valid event once', async () => {
     const started = Date.now();
     expect(FUZZ).toBe(10_000);
-    const setup: GatewaySetup = {
-      dir: join(tmp.path, 'gateway'),
-      influxUrl: influxd.url,
-      database: 'fault_fuzz',
-      brokerPort: await freePort(),
-      ingest: { ...FUZZ_LIMITS },
-    };
-    await writeSitesFile(setup, [OTHER_SITE]);
+    const setup = await newGatewaySetup(
+      tmp,
+      influxd.url,
+      'fault_fuzz',
+      {
+        ingest: { ...FUZZ_LIMITS },
+      },
+      [OTHER_SITE],
+    );
     const g = await startGateway(setup, join(tmp.path, 'gateway.log'));
     gateway = g;
     const valid = await SyntheticEvents.create(newRun());

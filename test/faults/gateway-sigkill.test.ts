@@ -15,10 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestEdge } from '../edge/publish/harness.ts';
 import { makeTempDir, type TempDir } from '../bench/lifetime.ts';
 import { startInfluxd, type InfluxdHandle } from '../bench/services/index.ts';
-import { freePort } from '../bench/wait.ts';
 import {
   countPoints,
   leaveToReaper,
+  newGatewaySetup,
   newRun,
   Producer,
   range,
@@ -31,9 +31,7 @@ import {
   until,
   untilPoints,
   verifyIndex,
-  writeSitesFile,
   type GatewayProcess,
-  type GatewaySetup,
 } from './harness.ts';
 
 const EVENTS = 10_000;
@@ -65,13 +63,7 @@ describe('fault 1: gateway SIGKILLed mid-stream and restarted', () => {
 
   it('loses nothing and duplicates nothing across a SIGKILL of the gateway', async () => {
     const started = Date.now();
-    const setup: GatewaySetup = {
-      dir: join(tmp.path, 'gateway'),
-      influxUrl: influxd.url,
-      database: 'fault_gateway_kill',
-      brokerPort: await freePort(),
-    };
-    await writeSitesFile(setup);
+    const setup = await newGatewaySetup(tmp, influxd.url, 'fault_gateway_kill');
     const log = join(tmp.path, 'gateway.log');
     gateways.push(await startGatewayProcess(setup, log));
     const events = await SyntheticEvents.create(newRun());

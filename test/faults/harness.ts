@@ -31,7 +31,7 @@ import { isEdgeError } from '../../edge-agent/src/errors.ts';
 import { createLogger as createEdgeLogger } from '../../edge-agent/src/log.ts';
 import { makeEdge, testMqttSection, type TestEdge } from '../edge/publish/harness.ts';
 import { spawnManaged, type ManagedChild, type TempDir } from '../bench/lifetime.ts';
-import { waitFor } from '../bench/wait.ts';
+import { freePort, waitFor } from '../bench/wait.ts';
 
 /** The simulated site. */
 export const SITE = 'village-7';
@@ -376,6 +376,28 @@ export interface GatewaySetup {
   ingest?: Record<string, unknown>;
   /** Ingest's MQTT keepalive, s (default 60). */
   keepaliveS?: number;
+}
+
+/**
+ * A gateway setup under `<tmp>/gateway` on a fresh broker port, with its sites file written
+ * ({@link SITE} and `others`).
+ */
+export async function newGatewaySetup(
+  tmp: TempDir,
+  influxUrl: string,
+  database: string,
+  extra: Partial<Omit<GatewaySetup, 'dir' | 'influxUrl' | 'database'>> = {},
+  others: readonly string[] = [],
+): Promise<GatewaySetup> {
+  const setup: GatewaySetup = {
+    dir: join(tmp.path, 'gateway'),
+    influxUrl,
+    database,
+    brokerPort: await freePort(),
+    ...extra,
+  };
+  await writeSitesFile(setup, others);
+  return setup;
 }
 
 /** The MQTT password of another test site. */

@@ -27,9 +27,9 @@ import type { GatewayApp } from '../../gateway/src/app.ts';
 import type { TestEdge } from '../edge/publish/harness.ts';
 import { makeTempDir, type TempDir } from '../bench/lifetime.ts';
 import { startInfluxd, type InfluxdHandle } from '../bench/services/index.ts';
-import { freePort } from '../bench/wait.ts';
 import {
   leaveToReaper,
+  newGatewaySetup,
   newRun,
   Producer,
   range,
@@ -42,8 +42,6 @@ import {
   tearDown,
   untilPoints,
   verifyIndex,
-  writeSitesFile,
-  type GatewaySetup,
 } from './harness.ts';
 
 const EVENTS = 10_000;
@@ -81,19 +79,14 @@ describe('fault 2: influxd stopped, then started again', () => {
     const influxData = join(tmp.path, 'influxdb');
     const first = await startInfluxd({ dataDir: influxData });
     influxd = first;
-    const setup: GatewaySetup = {
-      dir: join(tmp.path, 'gateway'),
-      influxUrl: first.url,
-      database: 'fault_influxd_outage',
-      brokerPort: await freePort(),
+    const setup = await newGatewaySetup(tmp, first.url, 'fault_influxd_outage', {
       keepaliveS: INGEST_KEEPALIVE_S,
       ingest: {
         batch_max_events: BATCH_MAX_EVENTS,
         max_in_flight_batches: MAX_IN_FLIGHT_BATCHES,
         retry_max_ms: 10_000,
       },
-    };
-    await writeSitesFile(setup);
+    });
     const gatewayLog = join(tmp.path, 'gateway.log');
     const g = await startGateway(setup, gatewayLog);
     gateway = g;

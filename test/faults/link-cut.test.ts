@@ -25,10 +25,10 @@ import type { TestEdge } from '../edge/publish/harness.ts';
 import { makeTempDir, type TempDir } from '../bench/lifetime.ts';
 import { startInfluxd, type InfluxdHandle } from '../bench/services/index.ts';
 import { startTcpProxy, type TcpProxy } from '../bench/tcp-proxy.ts';
-import { freePort } from '../bench/wait.ts';
 import {
   countPoints,
   leaveToReaper,
+  newGatewaySetup,
   newRun,
   Producer,
   range,
@@ -42,8 +42,6 @@ import {
   until,
   untilPoints,
   verifyIndex,
-  writeSitesFile,
-  type GatewaySetup,
 } from './harness.ts';
 
 const EVENTS = 10_000;
@@ -78,13 +76,7 @@ describe('fault 4: edge link cut while the edge keeps producing', () => {
 
   it('holds the backlog in the spool and replays all of it in batches: every event once, crops verified', async () => {
     const started = Date.now();
-    const setup: GatewaySetup = {
-      dir: join(tmp.path, 'gateway'),
-      influxUrl: influxd.url,
-      database: 'fault_link_cut',
-      brokerPort: await freePort(),
-    };
-    await writeSitesFile(setup);
+    const setup = await newGatewaySetup(tmp, influxd.url, 'fault_link_cut');
     gateway = await startGateway(setup, join(tmp.path, 'gateway.log'));
     proxy = await startTcpProxy({ targetPort: setup.brokerPort });
     const events = await SyntheticEvents.create(newRun());

@@ -12,7 +12,7 @@
  *   5. An alert entry is requested by one user, approved by another, hits, and is acknowledged.
  *
  * Screenshots: a temp dir, or test/ui/screenshots/flow*-NN-step.png with SHARPEYES_UI_SCREENSHOTS=1.
- * While a piece of the system is missing the flows are skipped, and the skip names the piece.
+ * Without Chromium (setup installs it) the flows are skipped, and the skip says so.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { browserMissing, screenshots, startBrowser, type Shots, type UiBrowser } from './browser.ts';
@@ -23,14 +23,11 @@ import {
   operatorWatchesWall,
   outOfScopeOperator,
 } from './flows.ts';
-import { gatewayStackMissing, snapshotRouteExists, startUiStack, type UiStack } from './harness.ts';
+import { startUiStack, type UiStack } from './harness.ts';
 
 const noBrowser = browserMissing();
-const missing = [...(await gatewayStackMissing()), ...(noBrowser === undefined ? [] : [noBrowser])];
+const missing = noBrowser === undefined ? [] : [noBrowser];
 const skipNote = missing.length === 0 ? '' : ` — skipped, missing: ${missing.join('; ')}`;
-const snapshotNote = snapshotRouteExists()
-  ? ''
-  : ' (live snapshot not checked: no GET /api/v1/cameras/:id/snapshot yet)';
 
 const FLOW_MS = 600_000;
 
@@ -72,9 +69,7 @@ describe.skipIf(missing.length > 0)(
     );
 
     it(
-      `flow 2: an operator searches a plate with a reason, opens the event, sees the linked context, exports a zip whose hashes verify${
-        snapshotNote
-      }`,
+      'flow 2: an operator searches a plate with a reason, opens the event, sees the linked context and the live snapshot, exports a zip whose hashes verify',
       async () => {
         await withStack('flow2-search', async (s, b, shots) => {
           const target = await s.plateEvent(s.cameras.a);

@@ -12,11 +12,7 @@
  *   audit, alerts and the live bus — with no MQTT, no edge and no simulated site: events and edge
  *   reports are written by the harness into those stores. It checks the pages against the real
  *   API; it is not a substitute for the acceptance flows.
- *
- * `gatewayStackMissing()` says which pieces the gateway mode still lacks, so the acceptance flows
- * skip with that reason instead of failing (or passing) for the wrong one.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash, randomFillSync } from 'node:crypto';
 import { Value } from '@sinclair/typebox/value';
@@ -63,7 +59,7 @@ export interface UiStack {
   readonly cameras: { a: string; a2: string; b: string };
   /** A device the edge discovered and nobody registered (the installer flow's camera). */
   readonly pending: { siteId: string; endpointReference: string; serialNumber: string };
-  /** Whether GET /api/v1/cameras/:id/snapshot exists (the live snapshot of the event page). */
+  /** Whether cameras answer GET /api/v1/cameras/:id/snapshot (an edge takes the picture). */
   readonly hasCameraSnapshots: boolean;
   /**
    * A plate event at `cameraId` first seen at or after `sinceMs`. Gateway mode: waits for the
@@ -103,50 +99,6 @@ export function buildUi(): Promise<string> {
     return out.path;
   })();
   return built;
-}
-
-// ---------------------------------------------------------------- what the gateway mode needs
-
-/**
- * Pieces the gateway mode lacks (empty = it can run). Checked without starting anything, so the
- * acceptance flows can skip at collection time with the reason.
- */
-export async function gatewayStackMissing(): Promise<string[]> {
-  const missing: string[] = [];
-  // The lead wires the HTTP side in app.ts or http/server.ts.
-  const wiring = ['app.ts', join('http', 'server.ts')]
-    .map((f) => readFileSync(join(REPO, 'gateway', 'src', f), 'utf8'))
-    .join('\n');
-  if (!/registerRestApi\s*\(/.test(wiring)) {
-    missing.push(
-      'the gateway program does not serve the REST API yet (registerRestApi is not called in gateway/src/app.ts or http/server.ts)',
-    );
-  }
-  if (!/registerUi\s*\(/.test(wiring)) {
-    missing.push(
-      'the gateway program does not serve the web UI yet (registerUi from gateway/src/http/ui.ts is not called)',
-    );
-  }
-  try {
-    const { parseConfig } = await import('../../gateway/src/config/load.ts');
-    parseConfig({
-      data_dir: '/nonexistent',
-      auth: { bootstrap_admin: { username: 'admin', password_file: '/nonexistent' } },
-    });
-  } catch (err) {
-    const why = (err as Error).message.replace(/\s+/g, ' ').slice(0, 160);
-    missing.push(`the gateway config has no auth.bootstrap_admin to create the first admin (${why})`);
-  }
-  return missing;
-}
-
-/** Whether the REST API has the live camera snapshot route. */
-export function snapshotRouteExists(): boolean {
-  const dir = join(REPO, 'gateway', 'src', 'http', 'api', 'routes');
-  if (!existsSync(dir)) return false;
-  return readdirSync(dir).some((f) =>
-    /\/cameras\/:camera_id\/snapshot/.test(readFileSync(join(dir, f), 'utf8')),
-  );
 }
 
 // ---------------------------------------------------------------- API mode
@@ -502,7 +454,8 @@ async function startApiStack(): Promise<UiStack> {
       users: UI_USERS,
       cameras: { a: 'qs-road', a2: 'qs-gate', b: 'hx-gate' },
       pending: PENDING,
-      hasCameraSnapshots: snapshotRouteExists(),
+      // No edge in this mode to take a picture: the acceptance flows check live snapshots.
+      hasCameraSnapshots: false,
       plateEvent: (cameraId, opts = {}) =>
         inject(cameraId, opts.plate ?? '鄂A9Q8W7', Math.max(Date.now(), opts.sinceMs ?? 0)),
       simulateEdge: async (cameraId) => {
@@ -535,8 +488,6 @@ async function startApiStack(): Promise<UiStack> {
 // ---------------------------------------------------------------- gateway mode
 
 async function startGatewayStack(): Promise<UiStack> {
-  const missing = await gatewayStackMissing();
-  if (missing.length > 0) throw new Error(`the gateway stack cannot start: ${missing.join('; ')}`);
   const dir = makeTempDir('ui-gateway');
   let influxd: InfluxdHandle | undefined;
   try {
@@ -586,7 +537,7 @@ async function startGatewayStack(): Promise<UiStack> {
       // One camera per district carries detections: a2 is a1 (the scenes give two plate cameras).
       cameras: { a: stack.cameras.a, a2: stack.cameras.a, b: stack.cameras.b },
       pending: stack.pending,
-      hasCameraSnapshots: snapshotRouteExists(),
+      hasCameraSnapshots: true,
       plateEvent,
       simulateEdge: undefined,
       login: stack.login,

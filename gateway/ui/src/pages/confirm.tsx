@@ -26,7 +26,8 @@ function Check({
 }) {
   return (
     <li data-testid={testId} data-done={done} style={{ fontSize: '1.15rem', margin: '0.5rem 0' }}>
-      <span aria-hidden="true">{done ? '✅ ' : '⏳ '}</span>
+      {/* Drawn by CSS, not an emoji: command-centre machines often have no emoji font. */}
+      <span class={done ? 'step-mark done' : 'step-mark'} aria-hidden="true" />
       <strong>{label}</strong> <span class="muted">— {done ? t('confirm.yes') : t('confirm.waiting')}</span>
       {detail !== undefined && <div class="muted">{detail}</div>}
     </li>
