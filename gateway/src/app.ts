@@ -45,6 +45,7 @@ import type { IndexedEvent } from './index/types.ts';
 import { apiRole, startStoredFeed } from './scale/api-role.ts';
 import { scaleUsers } from './scale/config.ts';
 import { startTier, tierGatewayUsers, tierMosquittoUsers } from './tier/index.ts';
+import { stopList } from './wiring/stop-list.ts';
 
 /** The gateway's version, from package.json. */
 export const VERSION = (
@@ -128,16 +129,7 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
   const api = config.role === 'api' ? apiRole(config) : undefined;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'sharpeyes_gateway_' });
-  const stops: (() => Promise<void> | void)[] = [];
-  const stopAll = async (): Promise<void> => {
-    for (const stop of stops.splice(0).reverse()) {
-      try {
-        await stop();
-      } catch (err) {
-        log.error({ err }, 'stopping a component failed');
-      }
-    }
-  };
+  const { stops, stopAll } = stopList(log);
 
   try {
     const stores = await openStores(config, logger);

@@ -32,6 +32,7 @@ import { Ingest } from '../ingest/ingest.ts';
 import type { Logger } from '../log.ts';
 import { scaleUsers } from './config.ts';
 import { RegistryView } from './registry-view.ts';
+import { stopList } from '../wiring/stop-list.ts';
 
 /** Options of {@link startIngestWorker}. */
 export interface IngestWorkerOptions {
@@ -74,16 +75,7 @@ export async function startIngestWorker(opts: IngestWorkerOptions): Promise<Inge
   const log = logger.child({ module: 'ingest-worker', worker_id: config.scale.worker_id });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'sharpeyes_gateway_' });
-  const stops: (() => Promise<void> | void)[] = [];
-  const stopAll = async (): Promise<void> => {
-    for (const stop of stops.splice(0).reverse()) {
-      try {
-        await stop();
-      } catch (err) {
-        log.error({ err }, 'stopping a component failed');
-      }
-    }
-  };
+  const { stops, stopAll } = stopList(log);
 
   try {
     const password = resolveSecret(b.password, '/broker/password', env);
