@@ -2,10 +2,11 @@
  * One shape for the audit records of data access (searches, event and evidence fetches,
  * streams, exports, snapshots), so REST, gRPC and the UI record the same facts: who, why (the
  * reason, already checked by auth/reason.ts `requireReason`), what was asked (filters, ids) and
- * how much came back. Record the access after the data is fetched and before it is returned;
- * if the record cannot be written (GATEWAY_ERR_AUDIT_WRITE), return an error, not the data.
+ * how much came back. Record the access after the data is fetched and before it is returned
+ * (await it); if the record cannot be written (GATEWAY_ERR_AUDIT_WRITE), return an error, not
+ * the data.
  */
-import type { AuditActor, AuditLog, AuditRecord } from './log.ts';
+import type { AuditActor, AuditEntry, AuditLog, AuditRecord } from './log.ts';
 
 /** Kinds of data access. */
 export type AccessAction =
@@ -29,9 +30,9 @@ export interface DataAccess {
   sourceAddress?: string;
 }
 
-/** Append the audit record of one data access. */
-export function auditAccess(audit: AuditLog, actor: AuditActor, access: DataAccess): AuditRecord {
-  return audit.append({
+/** The audit entry of one data access. */
+export function accessEntry(actor: AuditActor, access: DataAccess): AuditEntry {
+  return {
     actor,
     action: access.action,
     target: access.target,
@@ -43,5 +44,13 @@ export function auditAccess(audit: AuditLog, actor: AuditActor, access: DataAcce
       via: access.via,
       source_address: access.sourceAddress,
     },
-  });
+  };
+}
+
+/**
+ * Append the audit record of one data access; resolves once it is durable. Grouped with the other
+ * accesses of the same moment (one commit for all: see {@link AuditLog.appendGrouped}).
+ */
+export function auditAccess(audit: AuditLog, actor: AuditActor, access: DataAccess): Promise<AuditRecord> {
+  return audit.appendGrouped(accessEntry(actor, access));
 }

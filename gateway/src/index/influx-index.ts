@@ -18,6 +18,7 @@ import { decodeCursor, encodeCursor, type CursorPosition } from './cursor.ts';
 import { InfluxMissingError, InfluxV1Client, type InfluxSeries, type InfluxValue } from './influx-client.ts';
 import {
   fetchEventsStatement,
+  fetchLookupStatement,
   locateEventStatement,
   locateSearchStatement,
   passStatsStatement,
@@ -93,6 +94,13 @@ interface Row {
   event: Event;
   timeNs: bigint;
 }
+
+/**
+ * Longest time span of located plate points fetched from their `plate_lookup` buckets, ns (1 h):
+ * the bucket series are read over the whole span, so a longer one (a sparse search whose hits lie
+ * days apart) is fetched by `events` series and clusters of time instead.
+ */
+const LOOKUP_FETCH_MAX_SPAN_NS = 3_600n * 1_000_000_000n;
 
 /** Most series a search may scan while reading whole rows (see {@link readsWholeRows}). */
 const WHOLE_ROW_SERIES = 16;
@@ -432,7 +440,9 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
 
   /**
    * One page query's hits, whole events (see {@link readsWholeRows}): read at once, or located
-   * (series tags and time only) and then fetched by series and time in one more request.
+   * (series tags, time, plate bucket) and then fetched — plates located within
+   * {@link LOOKUP_FETCH_MAX_SPAN_NS} of each other from their small `plate_lookup` bucket series,
+   * the rest by `events` series and time — in one more round of requests.
    */
   private async hits(q: ValidSearch, range: PageRange, fetch: number): Promise<Hit[]> {
     if (readsWholeRows(q)) {
@@ -448,26 +458,67 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
         if ((kind !== 'face' && kind !== 'plate') || typeof row.time !== 'string') {
           throw new GatewayError('GATEWAY_ERR_INDEX_QUERY', 'a located point has no kind or time');
         }
+        const bucket = row.plate_bucket;
         refs.push({
           kind,
           site: String(row.site),
           camera: String(row.camera),
           timeNs: rfc3339ToNs(row.time),
+          ...(kind === 'plate' && typeof bucket === 'number' ? { bucket } : {}),
         });
       }
     }
     if (refs.length === 0) return [];
-    const fetched = new Map<string, Event>();
-    for (const r of await this.rows(fetchEventsStatement(this.layout, refs))) {
-      const e = r.event;
-      fetched.set(refKey(indexedKind(e.kind) ?? 'plate', e.siteId, e.cameraId, r.timeNs), e);
-    }
+    const fetched = await this.fetchLocated(refs);
     // A point retention deleted between locating and fetching is simply gone; points a fetch
     // range returned that were not located (filtered out by the search) are dropped.
     return refs.flatMap((ref) => {
       const e = fetched.get(refKey(ref.kind, ref.site, ref.camera, ref.timeNs));
       return e === undefined ? [] : [{ timeNs: ref.timeNs, eventId: e.eventId, event: e }];
     });
+  }
+
+  /** The located points' events by {@link refKey}: see {@link hits}. */
+  private async fetchLocated(refs: readonly EventPointRef[]): Promise<Map<string, Event>> {
+    const fetched = new Map<string, Event>();
+    const keep = (rows: readonly Row[]): void => {
+      for (const r of rows) {
+        const e = r.event;
+        const key = refKey(indexedKind(e.kind) ?? 'plate', e.siteId, e.cameraId, r.timeNs);
+        // An earlier revision that read another plate keeps its lookup point in that plate's
+        // bucket, which may be among those read: the highest revision is the event.
+        const had = fetched.get(key);
+        if (had === undefined || had.revision < e.revision) fetched.set(key, e);
+      }
+    };
+    const count = (from: string, asked: readonly EventPointRef[]): void => {
+      const n = asked.filter((r) => fetched.has(refKey(r.kind, r.site, r.camera, r.timeNs))).length;
+      if (n > 0) this.metrics.locatedFetched.inc({ from }, n);
+    };
+    let lookup = refs.filter((r) => r.bucket !== undefined);
+    if (lookup.length > 0) {
+      let lo = lookup[0]?.timeNs ?? 0n;
+      let hi = lo;
+      for (const r of lookup) {
+        if (r.timeNs < lo) lo = r.timeNs;
+        if (r.timeNs > hi) hi = r.timeNs;
+      }
+      if (hi - lo > LOOKUP_FETCH_MAX_SPAN_NS) lookup = [];
+    }
+    const rest = lookup.length === 0 ? refs : refs.filter((r) => r.bucket === undefined);
+    const [fromLookup, fromEvents] = await Promise.all([
+      lookup.length === 0 ? [] : this.rows(fetchLookupStatement(this.layout, lookup)),
+      rest.length === 0 ? [] : this.rows(fetchEventsStatement(this.layout, rest)),
+    ]);
+    keep(fromLookup);
+    count('plate_lookup', lookup);
+    // A plate point without its lookup twin (a partial write, or two plates of one bucket at
+    // the same nanosecond, the later overwriting the earlier) is read from `events` after all.
+    const missing = lookup.filter((r) => !fetched.has(refKey(r.kind, r.site, r.camera, r.timeNs)));
+    keep(fromEvents);
+    if (missing.length > 0) keep(await this.rows(fetchEventsStatement(this.layout, missing)));
+    count('events', [...rest, ...missing]);
+    return fetched;
   }
 
   /** The event `eventId` at its highest revision (see {@link EventSearch.getEvent}). */
@@ -792,6 +843,12 @@ function createMetrics(registry: Registry | undefined) {
     staleRevisions: new Counter({
       name: 'sharpeyes_gateway_index_stale_revisions_total',
       help: 'Event revisions not written because a higher revision of the event was written before.',
+      registers,
+    }),
+    locatedFetched: new Counter({
+      name: 'sharpeyes_gateway_index_located_fetched_total',
+      help: 'Events a search located and then fetched, by where they were read (plate_lookup, events).',
+      labelNames: ['from'],
       registers,
     }),
     querySeconds: new Histogram({

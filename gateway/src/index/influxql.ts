@@ -106,9 +106,10 @@ export function searchStatement(
 
 /**
  * Like {@link searchStatement}, but selecting only the series tags (site, camera, kind) and the
- * small integer `dir_in` of `events` points (a field must be selected; this one decodes for
- * almost nothing, unlike the event id or `detail` strings): where the points are, to be read
- * whole with {@link fetchEventsStatement}. Not for an exact plate (its bucket is read whole).
+ * small integers `dir_in` (every point has it: a field must be selected, and this one decodes for
+ * almost nothing, unlike the event id or `detail` strings) and `plate_bucket` (plates): where the
+ * points are, to be read whole with {@link fetchLookupStatement} or {@link fetchEventsStatement}.
+ * Not for an exact plate (its bucket is read whole).
  */
 export function locateSearchStatement(
   layout: IndexLayout,
@@ -151,7 +152,7 @@ function pageStatement(
   const from = kinds.map((k) => source(layout, k, plan.measurement)).join(', ');
   const columns = (
     select === 'locate'
-      ? ['dir_in', 'site', 'camera', 'kind']
+      ? ['dir_in', 'plate_bucket', 'site', 'camera', 'kind']
       : plan.kind === 'plate-exact'
         ? ['detail']
         : [...RESULT_COLUMNS, 'kind']
@@ -196,6 +197,38 @@ export interface EventPointRef {
   site: string;
   camera: string;
   timeNs: bigint;
+  /** A plate point's `plate_lookup` bucket, when the point has one (written since it existed). */
+  bucket?: number;
+}
+
+/**
+ * The `detail` column of the `plate_lookup` points of the given plate events, in one statement:
+ * the buckets of the points, over the time range that holds them all. A bucket holds ~1/4 096 of
+ * the plates, so each of its series has a small block per shard, while a camera's `events` series
+ * decodes a block of up to 1 000 points of each column read — for a page located over many
+ * cameras within a short span, this reads a small fraction of what {@link fetchEventsStatement}
+ * would. The range also returns other plates' points of those buckets: the caller keeps only the
+ * points it asked for. `refs` must all have a bucket.
+ */
+export function fetchLookupStatement(layout: IndexLayout, refs: readonly EventPointRef[]): Statement {
+  const params = new Params();
+  const buckets = [...new Set(refs.map((r) => r.bucket))].map((b) => {
+    if (b === undefined || !Number.isSafeInteger(b))
+      throw new RangeError('a lookup fetch needs every bucket');
+    return String(b);
+  });
+  if (buckets.length === 0) throw new RangeError('nothing to fetch');
+  let lo = refs[0]?.timeNs ?? 0n;
+  let hi = lo;
+  for (const r of refs) {
+    if (r.timeNs < lo) lo = r.timeNs;
+    if (r.timeNs > hi) hi = r.timeNs;
+  }
+  const text =
+    `SELECT ${quoteIdent('detail')} FROM ${source(layout, 'plate', PLATE_LOOKUP_MEASUREMENT)}` +
+    ` WHERE time >= ${params.bind(nsToRfc3339(lo))} AND time <= ${params.bind(nsToRfc3339(hi))}` +
+    ` AND ${anyOf('bucket', buckets, params)}`;
+  return { text, params: params.values };
 }
 
 /** Points of one series closer than this (ns) are fetched by one time-range statement. */

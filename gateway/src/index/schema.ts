@@ -5,9 +5,10 @@
  * Per kind, one retention policy (`face`, `plate` by default) holds:
  * - `events`: one point per event. Tags `site`, `camera`, `kind` (bounded: one series per camera
  *   and kind). Fields: `event_id`, `confidence`, `direction`, `dir_in`/`dir_out` (0/1, so one
- *   aggregation counts passes per direction), for plates `plate` (normalised text), and `detail`:
- *   the rest of the event (revision, times, box, colour, evidence hashes, …), see
- *   {@link encodeDetail}. Few, compact fields on purpose: influxd's write cost is ~8 µs per point
+ *   aggregation counts passes per direction), for plates `plate` (normalised text) and
+ *   `plate_bucket` (the integer of its `plate_lookup` bucket, so a search that located a plate
+ *   event here can fetch it from that small series), and `detail`: the rest of the event
+ *   (revision, times, box, colour, evidence hashes, …), see {@link encodeDetail}. Few, compact fields on purpose: influxd's write cost is ~8 µs per point
  *   plus ~0.027 µs per byte here.
  * - `plate_lookup` (plate policy only): the same event again, tagged only by `bucket` (FNV-1a of the
  *   normalised plate mod 4096), with the filterable values as fields and the whole event in
@@ -232,13 +233,19 @@ export function eventPoints(event: Event): EventPoints {
   };
   const floats = { confidence: event.confidence };
   const lines = [];
+  const ints: Record<string, number> = {
+    dir_in: event.direction === Direction.DIRECTION_IN ? 1 : 0,
+    dir_out: event.direction === Direction.DIRECTION_OUT ? 1 : 0,
+  };
   if (event.detail?.$case === 'plate') {
     const plate = normalisePlate(event.detail.value.text);
+    const bucket = plateBucket(plate);
     strings.plate = plate;
+    ints.plate_bucket = Number(bucket);
     lines.push(
       lineProtocol(
         PLATE_LOOKUP_MEASUREMENT,
-        { bucket: plateBucket(plate) },
+        { bucket },
         {
           strings: {
             ...strings,
@@ -258,10 +265,7 @@ export function eventPoints(event: Event): EventPoints {
       { site: event.siteId, camera: event.cameraId, kind },
       {
         strings,
-        ints: {
-          dir_in: event.direction === Direction.DIRECTION_IN ? 1 : 0,
-          dir_out: event.direction === Direction.DIRECTION_OUT ? 1 : 0,
-        },
+        ints,
         floats,
       },
       time,

@@ -89,10 +89,11 @@ export interface InfluxdConfigOptions {
   /** influxd's log level. Default `warn`. */
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
   /**
-   * How long a shard must go without writes before influxd compacts it fully (one TSM file: the
-   * cheapest to query), as a Go duration. Default influxd's (4h). Benchmarks that load 30 days of
-   * events in minutes set it short, so that their shards are in the state a running gateway's
-   * older shards are in.
+   * How long a shard must go without writes before influxd writes its cache to TSM and compacts
+   * it fully (one TSM file: the cheapest to query), as a Go duration; sets both
+   * `cache-snapshot-write-cold-duration` and `compact-full-write-cold-duration`. Default
+   * influxd's (10m and 4h). Benchmarks that load 30 days of events in minutes set it short, so
+   * that their shards are in the state a running gateway's older shards are in.
    */
   compactFullWriteColdDuration?: string;
 }
@@ -118,7 +119,8 @@ bind-address = ${q(`127.0.0.1:${c.rpcPort}`)}
   query-log-enabled = false${
     c.compactFullWriteColdDuration === undefined
       ? ''
-      : `\n  compact-full-write-cold-duration = ${q(c.compactFullWriteColdDuration)}`
+      : `\n  cache-snapshot-write-cold-duration = ${q(c.compactFullWriteColdDuration)}` +
+        `\n  compact-full-write-cold-duration = ${q(c.compactFullWriteColdDuration)}`
   }
 
 [monitor]

@@ -49,7 +49,7 @@ import { siteEntries } from '../../gateway/fixtures/broker.ts';
 import { startApiEnv, type ApiEnv } from '../../gateway/fixtures-api/env.ts';
 import { buildApiApp } from '../../gateway/http/helpers.ts';
 import { spawnManaged, makeTempDir } from '../lifetime.ts';
-import { startInfluxd, type InfluxdHandle } from '../services/index.ts';
+import { startInfluxd, waitForColdShards, type InfluxdHandle } from '../services/index.ts';
 
 export const description =
   'APIs: search p95 (20 clients, gRPC and REST), StreamEvents fan-out to 50 subscribers at 1000/s, gateway RSS with 10 000 cameras';
@@ -623,15 +623,9 @@ async function search(
     progress(`reusing ${p.events} events in ${p.dataDir ?? ''} (loaded ${new Date(endMs).toISOString()})`);
     load = { loaded: p.events, seconds: undefined, pool: platePool(100_000) };
   }
-  // Let influxd's compactions settle (below 0.2 cores over 10 s), at most 15 min.
-  const settle0 = performance.now();
-  for (;;) {
-    const c0 = cpuTicks(influxd.pid);
-    await sleep(10_000);
-    const cores = (cpuTicks(influxd.pid) - c0) / 1000;
-    progress(`settling: influxd at ${cores.toFixed(2)} cores`);
-    if (cores < 0.2 || performance.now() - settle0 > 900_000) break;
-  }
+  // Shards as a running gateway's older ones are: written out and fully compacted (at most 15 min).
+  const cold = await waitForColdShards(influxd.dataDir, env.index.names.database, 900, progress);
+  progress(`shards: ${JSON.stringify(cold)}`);
   const district = env.deps.apiKeys.create('system', {
     name: 'bench district key',
     services: ['events'],
@@ -736,6 +730,8 @@ async function search(
     events: load.loaded,
     load_s: load.seconds === undefined ? null : Math.round(load.seconds),
     reused_data: load.seconds === undefined,
+    index_shards: cold.shards,
+    index_shards_not_compacted: cold.pending,
     search_clients: p.clients,
     search_grpc_queries: g.queries,
     search_grpc_errors: g.errors,

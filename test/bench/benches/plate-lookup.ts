@@ -30,7 +30,7 @@ import { InfluxEventIndex } from '../../../gateway/src/index/influx-index.ts';
 import { PLATE_BUCKETS } from '../../../gateway/src/index/plate.ts';
 import { eventPoints } from '../../../gateway/src/index/schema.ts';
 import { Direction, EventKind, PlateColour, type Event } from '../../../proto/gen/sharpeyes/v1/event.ts';
-import { startInfluxd } from '../services/index.ts';
+import { startInfluxd, waitForColdShards } from '../services/index.ts';
 
 export const description = 'exact (30 d) and wildcard (24 h) plate search over 10M indexed events';
 
@@ -305,8 +305,6 @@ function diskBytes(dir: string): number {
   return total;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** A wildcard pattern from a plate: two inner characters become `?`, the last two `*`. */
 function wildcardOf(plate: string, r: () => number): string {
   const chars = Array.from(plate);
@@ -447,17 +445,11 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
     }
     const points = Math.round(loaded * (1 + (1 - p.faceShare)));
 
-    // Let compactions settle: influxd below 0.2 cores over 10 s, or give up after settleMaxS.
+    // Shards as a running gateway's older ones are: written out and fully compacted.
     const settle0 = performance.now();
-    for (;;) {
-      const c0 = cpuTicks(influxd.pid);
-      await sleep(10_000);
-      const cores = (cpuTicks(influxd.pid) - c0) / 100 / 10;
-      peakRss = Math.max(peakRss, procStatus(influxd.pid).rss);
-      const waited = (performance.now() - settle0) / 1000;
-      progress(`settling: influxd at ${cores.toFixed(2)} cores after ${waited.toFixed(0)} s`);
-      if (cores < 0.2 || waited > p.settleMaxS) break;
-    }
+    const cold = await waitForColdShards(influxd.dataDir, DATABASE, p.settleMaxS, progress);
+    progress(`shards: ${JSON.stringify(cold)}`);
+    peakRss = Math.max(peakRss, procStatus(influxd.pid).rss);
     const settleS = (performance.now() - settle0) / 1000;
 
     // Check what was stored.
@@ -605,6 +597,7 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
       load_events_per_s: loadS === undefined ? null : Math.round(loaded / loadS),
       load_points_per_s: loadS === undefined ? null : Math.round(points / loadS),
       settle_s: Math.round(settleS),
+      shards_not_compacted: cold.pending,
       exact_30d_queries: exactMs.length,
       exact_30d_p50_ms: exact.p50,
       exact_30d_p95_ms: exact.p95,

@@ -5,6 +5,8 @@ export {
   influxdConfig,
   seriesRows,
   startInfluxd,
+  waitForColdShards,
+  type ColdShards,
   type InfluxdHandle,
   type InfluxdOptions,
   type InfluxParam,

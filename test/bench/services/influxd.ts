@@ -3,7 +3,7 @@
  * its config, meta, data and WAL in a temp dir, plus small HTTP helpers for the v1 API
  * (`/write`, `/query`, `/ping`; influxd 1.6 has no `/api/v2`).
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { influxdConfig } from '../../../gateway/src/influxd/influxd.ts';
 import { makeTempDir } from '../lifetime.ts';
@@ -28,9 +28,10 @@ export interface InfluxdOptions {
   /** TSM index type. Default: the gateway's (`tsi1`, see gateway/src/influxd/influxd.ts). */
   indexVersion?: 'inmem' | 'tsi1';
   /**
-   * influxd's `compact-full-write-cold-duration` (Go duration): benches that load a month of
-   * events in minutes set it short so shards end fully compacted, as a gateway's older shards
-   * are. Default influxd's (4h).
+   * influxd's `cache-snapshot-write-cold-duration` and `compact-full-write-cold-duration` (Go
+   * duration): benches that load a month of events in minutes set it short so shards end written
+   * to TSM and fully compacted, as a gateway's older shards are (see {@link waitForColdShards}).
+   * Default influxd's (10m, 4h).
    */
   compactFullWriteColdDuration?: string;
   /** How long to wait for `/ping` to answer 204, in ms. Default 30000. */
@@ -238,3 +239,50 @@ export function seriesRows(series: InfluxSeries): Array<Record<string, InfluxVal
 
 /** The config file writer, shared with the gateway's managed influxd (one source). */
 export { influxdConfig };
+
+/** What {@link waitForColdShards} found. */
+export interface ColdShards {
+  /** Shards of the database. */
+  shards: number;
+  /** Shards not yet in one TSM file (data still only in the WAL, or several files). */
+  pending: number;
+  /** Seconds waited. */
+  waitedS: number;
+}
+
+/**
+ * Wait until every shard of `database` in `dataDir` is in the state a running gateway's older
+ * shards are in: its cache written out (no WAL segment with data left) and fully compacted (one
+ * TSM file, no compaction temp file). influxd does this only after the shard has had no writes
+ * for its cold durations ({@link InfluxdOptions.compactFullWriteColdDuration}), so a bench that
+ * just loaded data waits here before it measures queries. Gives up after `maxS` seconds and
+ * reports what is still pending.
+ */
+export async function waitForColdShards(
+  dataDir: string,
+  database: string,
+  maxS: number,
+  progress: (msg: string) => void = () => undefined,
+): Promise<ColdShards> {
+  const t0 = performance.now();
+  const list = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir) : []);
+  for (;;) {
+    let shards = 0;
+    let pending = 0;
+    // `_series` is the database's series file, not a retention policy.
+    for (const rp of list(join(dataDir, 'data', database)).filter((d) => d !== '_series')) {
+      for (const shard of list(join(dataDir, 'data', database, rp))) {
+        shards += 1;
+        const files = list(join(dataDir, 'data', database, rp, shard));
+        const tsm = files.filter((f) => f.endsWith('.tsm')).length;
+        if (tsm !== 1 || files.some((f) => f.endsWith('.tmp'))) pending += 1;
+      }
+    }
+    const waitedS = (performance.now() - t0) / 1000;
+    if (pending === 0 || waitedS >= maxS) return { shards, pending, waitedS };
+    progress(
+      `waiting for influxd to write out and compact ${pending} of ${shards} shards (${waitedS.toFixed(0)} s)`,
+    );
+    await new Promise((r) => setTimeout(r, 10_000));
+  }
+}

@@ -134,8 +134,8 @@ describe('audit log in SQLite', () => {
     });
   });
 
-  it('records data access in one shape, undefined facts left out', () => {
-    const rec = auditAccess(t.audit, 'user:op1', {
+  it('records data access in one shape, undefined facts left out', async () => {
+    const rec = await auditAccess(t.audit, 'user:op1', {
       action: 'event.search',
       reason: 'case 2025-0815',
       target: 'events',
@@ -150,6 +150,47 @@ describe('audit log in SQLite', () => {
       result_count: 3,
       via: 'rest',
     });
+  });
+
+  it('grouped appends of one moment share one commit, in order, and a failed commit refuses the whole group', async () => {
+    fill(2);
+    const transaction = t.db.transaction.bind(t.db);
+    let commits = 0;
+    t.db.transaction = <T>(fn: () => T): T => {
+      if (!t.db.inTransaction) commits++;
+      return transaction(fn);
+    };
+    const fired: number[] = [];
+    t.audit.appended.on((r) => fired.push(r.seq));
+    const entry = (i: number, actor = `user:op${i}`): AuditEntry => ({
+      actor,
+      action: 'event.search',
+      target: 'events',
+      details: { reason: `case ${i}`, result_count: i },
+    });
+    const recs = await Promise.all(Array.from({ length: 30 }, (_, i) => t.audit.appendGrouped(entry(i))));
+    expect(commits).toBe(1);
+    expect(recs.map((r) => r.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 3));
+    expect(recs.map((r) => r.actor)).toEqual(Array.from({ length: 30 }, (_, i) => `user:op${i}`));
+    expect(fired).toEqual(recs.map((r) => r.seq));
+    expect(verifyAuditChain(t.db).ok).toBe(true);
+    // An entry refused before it joins a group fails alone.
+    await expect(t.audit.appendGrouped(entry(1, ''))).rejects.toMatchObject({
+      code: 'GATEWAY_ERR_AUDIT_WRITE',
+    });
+    // A commit that fails refuses every record of its group; none is stored; the next group goes in.
+    t.db.exec(
+      "CREATE TRIGGER audit_log_boom BEFORE INSERT ON audit_log WHEN NEW.actor = 'user:bad' BEGIN SELECT RAISE(ABORT, 'disk gone'); END",
+    );
+    const group = [entry(1), entry(2, 'user:bad'), entry(3)].map((e) => t.audit.appendGrouped(e));
+    const settled = await Promise.allSettled(group);
+    expect(settled.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    for (const r of settled) {
+      if (r.status === 'rejected') expect(isGatewayError(r.reason, 'GATEWAY_ERR_AUDIT_WRITE')).toBe(true);
+    }
+    expect(t.audit.head().seq).toBe(32);
+    expect((await t.audit.appendGrouped(entry(4))).seq).toBe(33);
+    expect(verifyAuditChain(t.db).ok).toBe(true);
   });
 
   it('refuses UPDATE and DELETE through SQL (triggers)', () => {

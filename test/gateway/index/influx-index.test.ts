@@ -4,10 +4,12 @@
  * search filters, cursor pagination under concurrent inserts, pass statistics, and what the
  * caller sees when influxd is down or was wiped.
  */
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Direction, EventKind, PlateColour, type Event } from '../../../proto/gen/sharpeyes/v1/event.ts';
 import { isGatewayError } from '../../../gateway/src/errors.ts';
 import { InfluxEventIndex } from '../../../gateway/src/index/influx-index.ts';
+import { eventPoints } from '../../../gateway/src/index/schema.ts';
 import { freePort } from '../../bench/wait.ts';
 import { asIndexed, countPoints, makeEvent, startTestIndex, ulidFactory, type TestIndex } from './helpers.ts';
 
@@ -420,6 +422,82 @@ describe('time windows', () => {
         expect(one.events.map((e) => e.eventId)).toEqual(want((e) => e.cameraId === 'win-0'));
       }
     }
+  });
+});
+
+describe('located searches', () => {
+  it('fetch located plates from their lookup buckets, and from events when a point has no bucket or no lookup twin', async () => {
+    // 24 cameras (more than a whole-row read takes): each fetch path on its own points.
+    const start = Date.now() - 9 * DAY;
+    const ids = ulidFactory(61);
+    const events = Array.from({ length: 96 }, (_, i) =>
+      makeEvent({
+        eventId: ids(start + i * 10_000),
+        firstSeenMs: start + i * 10_000,
+        siteId: 'loc',
+        cameraId: `loc-${i % 24}`,
+        kind: i % 5 === 4 ? 'face' : 'plate',
+        plate: `京D${String(10_000 + i)}`,
+      }),
+    );
+    const lines: Record<'face' | 'plate', string[]> = { face: [], plate: [] };
+    events.forEach((e, i) => {
+      const pts = eventPoints(e);
+      const [ev = '', lookup] = pts.lines;
+      if (e.kind === EventKind.EVENT_KIND_PLATE && i % 7 === 0) {
+        // Written before `plate_bucket` existed.
+        lines.plate.push(ev.replace(/,plate_bucket=\d+i/, ''), lookup ?? '');
+        expect(lines.plate.at(-2)).not.toContain('plate_bucket=');
+      } else if (e.kind === EventKind.EVENT_KIND_PLATE && i % 11 === 0) {
+        lines.plate.push(ev); // the lookup twin never arrived
+      } else {
+        lines[pts.kind].push(...pts.lines);
+      }
+    });
+    for (const rp of ['face', 'plate'] as const) {
+      const res = await fetch(`${t.influxd.url}/write?db=sharpeyes_test&rp=${rp}&precision=ns`, {
+        method: 'POST',
+        body: lines[rp].join('\n'),
+      });
+      expect(res.status).toBe(204);
+    }
+    const registry = new Registry();
+    const index = await t.open({ registry });
+    const fetchedFrom = async (): Promise<Record<string, number>> =>
+      Object.fromEntries(
+        (
+          (await registry.getSingleMetric('sharpeyes_gateway_index_located_fetched_total')?.get())?.values ??
+          []
+        ).map((v) => [String(v.labels.from), v.value]),
+      );
+    const want = events.map((e) => asIndexed(e)).reverse();
+    const q = { fromMs: start, toMs: start + 96 * 10_000, siteIds: ['loc'] };
+    for (const limit of [5, 17, 96]) {
+      const all = await allPages(index, { ...q, limit });
+      expect(all.events).toEqual(want);
+    }
+    const from = await fetchedFrom();
+    expect(from.plate_lookup).toBeGreaterThan(0);
+    expect(from.events).toBeGreaterThan(0);
+    // Hits hours apart (fetched from events when one window holds more than an hour of them).
+    const sparse = events.filter((_, i) => i % 40 === 0);
+    const spread = sparse.map((e, i) =>
+      makeEvent({
+        eventId: ids(start + 2 * DAY + i * 2 * HOUR),
+        firstSeenMs: start + 2 * DAY + i * 2 * HOUR,
+        siteId: 'loc2',
+        cameraId: e.cameraId,
+        plate: e.detail?.$case === 'plate' ? e.detail.value.text : '京D00000',
+      }),
+    );
+    await index.write(spread);
+    const page = await index.search({
+      fromMs: start + 2 * DAY,
+      toMs: start + 3 * DAY,
+      siteIds: ['loc2'],
+      limit: 100,
+    });
+    expect(page.events).toEqual(spread.map((e) => asIndexed(e)).reverse());
   });
 });
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { plateBucket } from '../../../gateway/src/index/plate.ts';
 import {
   fetchEventsStatement,
+  fetchLookupStatement,
   locateEventStatement,
   locateSearchStatement,
   passStatsStatement,
@@ -91,7 +92,7 @@ describe('searchStatement', () => {
     expect(st.params.p2).toEqual({ regex: '^京A1.3' });
   });
 
-  it('a locating query reads only the series tags and one small integer column', () => {
+  it('a locating query reads only the series tags and two small integer columns', () => {
     const st = locateSearchStatement(
       layout,
       { ...base, kinds: ['plate'], platePattern: '京A*' },
@@ -99,7 +100,8 @@ describe('searchStatement', () => {
       5,
     );
     expect(st.text).toBe(
-      'SELECT "dir_in", "site", "camera", "kind" FROM "sharpeyes"."plate"."events" WHERE time >= $p0 AND time <= $p1' +
+      'SELECT "dir_in", "plate_bucket", "site", "camera", "kind" FROM "sharpeyes"."plate"."events"' +
+        ' WHERE time >= $p0 AND time <= $p1' +
         ' AND "plate" =~ $p2 ORDER BY time DESC LIMIT 5',
     );
     expect(() => locateSearchStatement(layout, { ...base, plate: '京A12345' }, { upperNs }, 5)).toThrow(
@@ -168,6 +170,29 @@ describe('other statements', () => {
       p6: '1970-01-01T01:00:00.000000000Z',
       p9: '1970-01-01T00:02:00.000000000Z',
     });
+  });
+
+  it("lookup fetch: the located plates' buckets over the span that holds them, detail only", () => {
+    const fetch = fetchLookupStatement(layout, [
+      { kind: 'plate', site: 's1', camera: 'c1', timeNs: 9n, bucket: 17 },
+      { kind: 'plate', site: 's2', camera: 'c2', timeNs: 3n, bucket: 4095 },
+      { kind: 'plate', site: 's1', camera: 'c3', timeNs: 5n, bucket: 17 },
+    ]);
+    expect(fetch.text).toBe(
+      'SELECT "detail" FROM "sharpeyes"."plate"."plate_lookup" WHERE time >= $p0 AND time <= $p1' +
+        ' AND ("bucket" = $p2 OR "bucket" = $p3)',
+    );
+    // Bucket tag values are strings: bound as such, or they would match nothing.
+    expect(fetch.params).toEqual({
+      p0: '1970-01-01T00:00:00.000000003Z',
+      p1: '1970-01-01T00:00:00.000000009Z',
+      p2: '17',
+      p3: '4095',
+    });
+    expect(() =>
+      fetchLookupStatement(layout, [{ kind: 'plate', site: 's', camera: 'c', timeNs: 1n }]),
+    ).toThrow(RangeError);
+    expect(() => fetchLookupStatement(layout, [])).toThrow(RangeError);
   });
 
   it('pass statistics: one statement per kind, interval and zone bound', () => {

@@ -88,8 +88,10 @@ describe('eventPoints', () => {
       expect(l?.fields).toMatch(/(^|,)detail="[A-Za-z0-9+/=]+"/);
     }
     // Few fields per point: what influxd's write cost grows with.
-    expect(ev?.fields.match(/(?:^|,)[a-z_]+=/g)).toHaveLength(7);
+    expect(ev?.fields.match(/(?:^|,)[a-z_]+=/g)).toHaveLength(8);
     expect(lookup?.fields.match(/(?:^|,)[a-z_]+=/g)).toHaveLength(7);
+    // The events point names its lookup twin's bucket, as an integer.
+    expect(ev?.fields).toContain(`plate_bucket=${plateBucket('京A12345')}i`);
     expect(ev?.fields).toContain('dir_in=0i');
     expect(ev?.fields).toContain('dir_out=1i');
     expect(lookup?.fields).toContain('site="s1"');
@@ -104,6 +106,7 @@ describe('eventPoints', () => {
     const l = splitLine(lines[0] ?? '');
     expect(l.tags.kind).toBe('face');
     expect(l.fields).not.toContain('plate=');
+    expect(l.fields).not.toContain('plate_bucket=');
     expect(l.fields).toContain('dir_in=1i');
   });
 

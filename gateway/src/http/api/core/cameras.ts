@@ -166,7 +166,7 @@ export async function getSnapshot(
   const outcome = shot !== undefined ? 'ok' : failed !== undefined ? 'failed' : 'not_found';
   const key = [actor, input.cameraId, reason, ctx.via, outcome].join('\u0000');
   if (!auditedRecently(deps.audit, key, deps.now?.() ?? Date.now())) {
-    auditAccess(deps.audit, actor, {
+    await auditAccess(deps.audit, actor, {
       action: 'snapshot.fetch',
       reason,
       target: `camera:${input.cameraId}`,

@@ -6,7 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import { Direction, EventKind } from '../../../../../proto/gen/sharpeyes/v1/event.ts';
-import { auditAccess, type AccessAction } from '../../../audit/access.ts';
+import { accessEntry, type AccessAction } from '../../../audit/access.ts';
+import type { AuditEntry } from '../../../audit/log.ts';
 import { requireReason } from '../../../auth/reason.ts';
 import { actorOf, assertAuthorized } from '../../../auth/roles.ts';
 import { AREA_LEVELS, formatScope, type AreaLevel, type AreaScope } from '../../../auth/scope.ts';
@@ -77,8 +78,8 @@ function auditFilters(f: ValidEventFilter, extra: Record<string, unknown>): Reco
   };
 }
 
-function audit(
-  deps: GatewayDeps,
+/** The audit entry of one access through the event APIs. */
+function accessRecord(
   ctx: AccessContext,
   action: AccessAction,
   reason: string,
@@ -86,8 +87,8 @@ function audit(
   filters: Record<string, unknown>,
   resultCount: number,
   area?: AreaScope,
-): void {
-  auditAccess(deps.audit, actorOf(ctx.principal), {
+): AuditEntry {
+  return accessEntry(actorOf(ctx.principal), {
     action,
     reason,
     target,
@@ -97,6 +98,11 @@ function audit(
     via: ctx.via,
     ...(ctx.sourceAddress !== undefined ? { sourceAddress: ctx.sourceAddress } : {}),
   });
+}
+
+/** Record one access (grouped with others of the moment) and wait until it is durable. */
+async function audit(deps: GatewayDeps, ...args: Parameters<typeof accessRecord>): Promise<void> {
+  await deps.audit.appendGrouped(accessRecord(...args));
 }
 
 /**
@@ -139,7 +145,7 @@ export async function searchEvents(
     ...(input.cursor !== undefined && input.cursor !== '' ? { cursor: input.cursor } : {}),
   });
   checkAlive(input.signal);
-  audit(
+  await audit(
     deps,
     ctx,
     'event.search',
@@ -157,7 +163,7 @@ export async function searchEvents(
   if (input.includeEvidence !== true) return page;
   const events = await Promise.all(page.events.map((e) => withEvidence(deps, e)));
   checkAlive(input.signal);
-  audit(
+  await audit(
     deps,
     ctx,
     'evidence.fetch',
@@ -208,7 +214,7 @@ export async function getEvent(
   const eventId = validateEventId(input.eventId);
   const event = await visibleEvent(deps, ctx, eventId);
   checkAlive(input.signal);
-  audit(
+  await audit(
     deps,
     ctx,
     'event.get',
@@ -224,11 +230,19 @@ export async function getEvent(
   const ctxSha = event.evidence?.contextSha256 ?? '';
   if (sha !== '') {
     out.crop = await evidenceBytes(deps, sha, `evidence of event ${eventId}`);
-    audit(deps, ctx, 'evidence.fetch', reason, `evidence:${sha}`, { event_id: eventId, part: 'crop' }, 1);
+    await audit(
+      deps,
+      ctx,
+      'evidence.fetch',
+      reason,
+      `evidence:${sha}`,
+      { event_id: eventId, part: 'crop' },
+      1,
+    );
   }
   if (ctxSha !== '') {
     out.context = await evidenceBytes(deps, ctxSha, `context evidence of event ${eventId}`);
-    audit(
+    await audit(
       deps,
       ctx,
       'evidence.fetch',
@@ -270,7 +284,7 @@ export async function getEvidence(
     }
   }
   checkAlive(input.signal);
-  audit(
+  await audit(
     deps,
     ctx,
     'evidence.fetch',
@@ -316,7 +330,7 @@ export async function exportEvents(
     }
     if (cursor === undefined) break;
   }
-  audit(
+  await audit(
     deps,
     ctx,
     'event.export',
@@ -474,21 +488,22 @@ export function prepareEventStream(
     area === undefined ? () => false : eventMatcher(filter, area, (id) => deps.registry.placeOf(id));
   const release = limiterOf(deps).openStream(ctx.principal);
   try {
-    audit(
-      deps,
-      ctx,
-      'event.stream',
-      reason,
-      'events',
-      auditFilters(filter, {
-        ...(input.area !== undefined ? { area: { ...input.area } } : {}),
-        resume: start.cursor !== undefined ? 'cursor' : start.fromMs !== undefined ? 'time' : 'live',
-        ...(start.fromMs !== undefined ? { from_ms: start.fromMs } : {}),
-        include_evidence: input.includeEvidence === true,
-        phase: 'start',
-      }),
-      0,
-      area,
+    deps.audit.append(
+      accessRecord(
+        ctx,
+        'event.stream',
+        reason,
+        'events',
+        auditFilters(filter, {
+          ...(input.area !== undefined ? { area: { ...input.area } } : {}),
+          resume: start.cursor !== undefined ? 'cursor' : start.fromMs !== undefined ? 'time' : 'live',
+          ...(start.fromMs !== undefined ? { from_ms: start.fromMs } : {}),
+          include_evidence: input.includeEvidence === true,
+          phase: 'start',
+        }),
+        0,
+        area,
+      ),
     );
   } catch (err) {
     release();
