@@ -7,7 +7,7 @@
  *   deletes expired data: its retention service drops shard groups that ended before
  *   now − duration (checked every 30 min by default).
  * - `write()` sends one `/write` per retention policy and resolves after influxd answered 204.
- * - `search()` pages newest first with cursors; an exact plate reads one `plate_lookup` slot,
+ * - `search()` pages newest first with cursors; an exact plate reads one `plate_lookup` bucket,
  *   a wildcard regex-scans plates over a bounded window.
  */
 import { Counter, Histogram, type Registry } from 'prom-client';
@@ -96,8 +96,8 @@ interface Row {
 }
 
 /**
- * Longest time span of located plate points fetched from their `plate_lookup` slots, ns (1 h):
- * the slot series are read over the whole span, so a longer one (a sparse search whose hits lie
+ * Longest time span of located plate points fetched from their `plate_lookup` buckets, ns (1 h):
+ * the bucket series are read over the whole span, so a longer one (a sparse search whose hits lie
  * days apart) is fetched by `events` series and clusters of time instead.
  */
 const LOOKUP_FETCH_MAX_SPAN_NS = 3_600n * 1_000_000_000n;
@@ -112,7 +112,7 @@ const WHOLE_ROW_SERIES = 16;
  * wildcard's regex over every camera, a district's cameras merged newest first) only locates —
  * series tags, time and a small integer column — and then fetches the rows found, by series and
  * time range (one request; see {@link fetchEventsStatement}), decoding `detail` only for series
- * with hits. An exact plate reads its `plate_lookup` slot whole (one series per shard), and so
+ * with hits. An exact plate reads its `plate_lookup` bucket whole (one series per shard), and so
  * does a search of a few cameras.
  */
 function readsWholeRows(q: ValidSearch): boolean {
@@ -440,8 +440,8 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
 
   /**
    * One page query's hits, whole events (see {@link readsWholeRows}): read at once, or located
-   * (series tags, time, plate slot) and then fetched — plates located within
-   * {@link LOOKUP_FETCH_MAX_SPAN_NS} of each other from their small `plate_lookup` slot series,
+   * (series tags, time, plate bucket) and then fetched — plates located within
+   * {@link LOOKUP_FETCH_MAX_SPAN_NS} of each other from their small `plate_lookup` bucket series,
    * the rest by `events` series and time — in one more round of requests.
    */
   private async hits(q: ValidSearch, range: PageRange, fetch: number): Promise<Hit[]> {
@@ -458,13 +458,13 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
         if ((kind !== 'face' && kind !== 'plate') || typeof row.time !== 'string') {
           throw new GatewayError('GATEWAY_ERR_INDEX_QUERY', 'a located point has no kind or time');
         }
-        const slot = row.plate_slot;
+        const bucket = row.plate_bucket;
         refs.push({
           kind,
           site: String(row.site),
           camera: String(row.camera),
           timeNs: rfc3339ToNs(row.time),
-          ...(kind === 'plate' && typeof slot === 'number' ? { slot } : {}),
+          ...(kind === 'plate' && typeof bucket === 'number' ? { bucket } : {}),
         });
       }
     }
@@ -486,7 +486,7 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
         const e = r.event;
         const key = refKey(indexedKind(e.kind) ?? 'plate', e.siteId, e.cameraId, r.timeNs);
         // An earlier revision that read another plate keeps its lookup point in that plate's
-        // slot, which may be among those read: the highest revision is the event.
+        // bucket, which may be among those read: the highest revision is the event.
         const had = fetched.get(key);
         if (had === undefined || had.revision < e.revision) fetched.set(key, e);
       }
@@ -495,7 +495,7 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
       const n = asked.filter((r) => fetched.has(refKey(r.kind, r.site, r.camera, r.timeNs))).length;
       if (n > 0) this.metrics.locatedFetched.inc({ from }, n);
     };
-    let lookup = refs.filter((r) => r.slot !== undefined);
+    let lookup = refs.filter((r) => r.bucket !== undefined);
     if (lookup.length > 0) {
       let lo = lookup[0]?.timeNs ?? 0n;
       let hi = lo;
@@ -505,14 +505,14 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
       }
       if (hi - lo > LOOKUP_FETCH_MAX_SPAN_NS) lookup = [];
     }
-    const rest = lookup.length === 0 ? refs : refs.filter((r) => r.slot === undefined);
+    const rest = lookup.length === 0 ? refs : refs.filter((r) => r.bucket === undefined);
     const [fromLookup, fromEvents] = await Promise.all([
       lookup.length === 0 ? [] : this.rows(fetchLookupStatement(this.layout, lookup)),
       rest.length === 0 ? [] : this.rows(fetchEventsStatement(this.layout, rest)),
     ]);
     keep(fromLookup);
     count('plate_lookup', lookup);
-    // A plate point without its lookup twin (a partial write, or two plates of one slot at
+    // A plate point without its lookup twin (a partial write, or two plates of one bucket at
     // the same nanosecond, the later overwriting the earlier) is read from `events` after all.
     const missing = lookup.filter((r) => !fetched.has(refKey(r.kind, r.site, r.camera, r.timeNs)));
     keep(fromEvents);
@@ -706,7 +706,7 @@ class WindowSizer {
 
   /** The first window for `need` hits of shape `shape` in a range of `rangeNs`. */
   initial(shape: string, need: number, rangeNs: bigint): bigint {
-    // An exact plate reads one slot series per shard whatever the window, and most plates
+    // An exact plate reads one bucket series per shard whatever the window, and most plates
     // need the whole range to fill a page: one statement over it costs least (measured).
     if (shape.startsWith('plate-exact')) return rangeNs;
     const d = this.density.get(shape);

@@ -7,7 +7,7 @@
  * and quoted by {@link quoteIdent}. The page size is a validated integer. Pure functions.
  */
 import type { InfluxParam } from './influx-client.ts';
-import { legacyPlateBucket, plateSlot, wildcardToRegex } from './plate.ts';
+import { plateBucket, wildcardToRegex } from './plate.ts';
 import { EVENTS_MEASUREMENT, PLATE_LOOKUP_MEASUREMENT, RESULT_COLUMNS, type IndexedKind } from './schema.ts';
 import { msToNs, nsToRfc3339 } from './time.ts';
 import type { ValidSearch, ValidStats } from './validate.ts';
@@ -92,7 +92,7 @@ export function searchPlan(q: ValidSearch): SearchPlan {
 
 /**
  * One page query of a search: rows with time in [lower, upper], newest first, at most `fetch`.
- * An exact plate reads `plate_lookup` in its slot's series only; a wildcard reads the plate
+ * An exact plate reads `plate_lookup` in its bucket's series only; a wildcard reads the plate
  * policy's `events` with a regex on `plate`; anything else reads `events` of each kind searched.
  */
 export function searchStatement(
@@ -107,9 +107,9 @@ export function searchStatement(
 /**
  * Like {@link searchStatement}, but selecting only the series tags (site, camera, kind) and the
  * small integers `dir_in` (every point has it: a field must be selected, and this one decodes for
- * almost nothing, unlike the event id or `detail` strings) and `plate_slot` (plates): where the
+ * almost nothing, unlike the event id or `detail` strings) and `plate_bucket` (plates): where the
  * points are, to be read whole with {@link fetchLookupStatement} or {@link fetchEventsStatement}.
- * Not for an exact plate (its slot is read whole).
+ * Not for an exact plate (its bucket is read whole).
  */
 export function locateSearchStatement(
   layout: IndexLayout,
@@ -136,11 +136,7 @@ function pageStatement(
     `time <= ${params.bind(nsToRfc3339(range.upperNs))}`,
   ];
   if (plan.kind === 'plate-exact' && q.plate !== undefined) {
-    // Its slot, or its bucket in points indexed before the slots (shards retention has not yet
-    // dropped; newer shards have no `bucket` series, so this costs nothing there).
-    where.push(
-      `(${quoteIdent('slot')} = ${params.bind(plateSlot(q.plate))} OR ${quoteIdent('bucket')} = ${params.bind(legacyPlateBucket(q.plate))})`,
-    );
+    where.push(`${quoteIdent('bucket')} = ${params.bind(plateBucket(q.plate))}`);
     where.push(`${quoteIdent('plate')} = ${params.bind(q.plate)}`);
   }
   if (plan.kind === 'plate-wildcard' && q.platePattern !== undefined) {
@@ -156,7 +152,7 @@ function pageStatement(
   const from = kinds.map((k) => source(layout, k, plan.measurement)).join(', ');
   const columns = (
     select === 'locate'
-      ? ['dir_in', 'plate_slot', 'site', 'camera', 'kind']
+      ? ['dir_in', 'plate_bucket', 'site', 'camera', 'kind']
       : plan.kind === 'plate-exact'
         ? ['detail']
         : [...RESULT_COLUMNS, 'kind']
@@ -201,26 +197,27 @@ export interface EventPointRef {
   site: string;
   camera: string;
   timeNs: bigint;
-  /** A plate point's `plate_lookup` slot, when the point has one (written since it existed). */
-  slot?: number;
+  /** A plate point's `plate_lookup` bucket, when the point has one (written since it existed). */
+  bucket?: number;
 }
 
 /**
  * The `detail` column of the `plate_lookup` points of the given plate events, in one statement:
- * the slots of the points, over the time range that holds them all. A slot holds ~1/16 384 of
+ * the buckets of the points, over the time range that holds them all. A bucket holds ~1/4 096 of
  * the plates, so each of its series has a small block per shard, while a camera's `events` series
  * decodes a block of up to 1 000 points of each column read — for a page located over many
  * cameras within a short span, this reads a small fraction of what {@link fetchEventsStatement}
- * would. The range also returns other plates' points of those slots: the caller keeps only the
- * points it asked for. `refs` must all have a slot.
+ * would. The range also returns other plates' points of those buckets: the caller keeps only the
+ * points it asked for. `refs` must all have a bucket.
  */
 export function fetchLookupStatement(layout: IndexLayout, refs: readonly EventPointRef[]): Statement {
   const params = new Params();
-  const slots = [...new Set(refs.map((r) => r.slot))].map((b) => {
-    if (b === undefined || !Number.isSafeInteger(b)) throw new RangeError('a lookup fetch needs every slot');
+  const buckets = [...new Set(refs.map((r) => r.bucket))].map((b) => {
+    if (b === undefined || !Number.isSafeInteger(b))
+      throw new RangeError('a lookup fetch needs every bucket');
     return String(b);
   });
-  if (slots.length === 0) throw new RangeError('nothing to fetch');
+  if (buckets.length === 0) throw new RangeError('nothing to fetch');
   let lo = refs[0]?.timeNs ?? 0n;
   let hi = lo;
   for (const r of refs) {
@@ -230,7 +227,7 @@ export function fetchLookupStatement(layout: IndexLayout, refs: readonly EventPo
   const text =
     `SELECT ${quoteIdent('detail')} FROM ${source(layout, 'plate', PLATE_LOOKUP_MEASUREMENT)}` +
     ` WHERE time >= ${params.bind(nsToRfc3339(lo))} AND time <= ${params.bind(nsToRfc3339(hi))}` +
-    ` AND ${anyOf('slot', slots, params)}`;
+    ` AND ${anyOf('bucket', buckets, params)}`;
   return { text, params: params.values };
 }
 

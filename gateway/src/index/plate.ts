@@ -6,18 +6,10 @@
  */
 
 /**
- * How many plate slots the `plate_lookup` measurement has (its `slot` tag). A schema constant:
- * changing it moves every plate to another slot, so it needs a new tag key, and searches must
- * read the old key too until retention has removed its points — as they do for the 4 096
- * {@link LEGACY_PLATE_BUCKETS} (see decisions.md, decision 10).
+ * How many plate buckets the `plate_lookup` measurement has. A schema constant: changing it moves
+ * every plate to another bucket, so it needs a new measurement name (see decisions.md).
  */
-export const PLATE_SLOTS = 16_384;
-
-/**
- * How many buckets the first `plate_lookup` layout had (tag `bucket`): exact searches still read
- * that tag, so points indexed before the slots are found until retention removes them.
- */
-export const LEGACY_PLATE_BUCKETS = 4096;
+export const PLATE_BUCKETS = 4096;
 
 /** Longest plate text or pattern, in Unicode code points (Chinese plates have 7 or 8). */
 export const MAX_PLATE_CHARS = 16;
@@ -72,14 +64,9 @@ export function fnv1a32(text: string): number {
   return h >>> 0;
 }
 
-/** The slot (0 … PLATE_SLOTS − 1) of a normalised plate, as its tag value. */
-export function plateSlot(plate: string): string {
-  return String(fnv1a32(plate) % PLATE_SLOTS);
-}
-
-/** The legacy bucket (0 … LEGACY_PLATE_BUCKETS − 1) of a normalised plate, as its tag value. */
-export function legacyPlateBucket(plate: string): string {
-  return String(fnv1a32(plate) % LEGACY_PLATE_BUCKETS);
+/** The bucket (0 … PLATE_BUCKETS − 1) of a normalised plate, as its tag value. */
+export function plateBucket(plate: string): string {
+  return String(fnv1a32(plate) % PLATE_BUCKETS);
 }
 
 /** RE2 (Go regexp) metacharacters; each is escaped with a backslash when it is literal. */

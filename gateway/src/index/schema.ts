@@ -6,15 +6,14 @@
  * - `events`: one point per event. Tags `site`, `camera`, `kind` (bounded: one series per camera
  *   and kind). Fields: `event_id`, `confidence`, `direction`, `dir_in`/`dir_out` (0/1, so one
  *   aggregation counts passes per direction), for plates `plate` (normalised text) and
- *   `plate_slot` (the integer of its `plate_lookup` slot, so a search that located a plate event
- *   here can fetch it from that small series), and `detail`: the rest of the event
+ *   `plate_bucket` (the integer of its `plate_lookup` bucket, so a search that located a plate
+ *   event here can fetch it from that small series), and `detail`: the rest of the event
  *   (revision, times, box, colour, evidence hashes, …), see {@link encodeDetail}. Few, compact fields on purpose: influxd's write cost is ~8 µs per point
  *   plus ~0.027 µs per byte here.
- * - `plate_lookup` (plate policy only): the same event again, tagged only by `slot` (FNV-1a of the
- *   normalised plate mod 16 384; points written before the slots carry `bucket`, mod 4 096), with
- *   the filterable values as fields and the whole event in `detail`, so an exact plate over any
- *   range reads one slot's series (~1/16 384 of the plates) instead of every camera's, selects
- *   one column, and needs no second lookup.
+ * - `plate_lookup` (plate policy only): the same event again, tagged only by `bucket` (FNV-1a of the
+ *   normalised plate mod 4096), with the filterable values as fields and the whole event in
+ *   `detail`, so an exact plate over any range reads one bucket's series (~1/4096 of the plates)
+ *   instead of every camera's, selects one column, and needs no second lookup.
  *
  * Point time = pass time (first_seen_ms, else time_ms) in ns + a sub-millisecond part from the
  * event id (the low 19 bits of a ULID's random part, else FNV-1a mod 10^6). A replay or a new
@@ -27,7 +26,7 @@
 import { Direction, Event, EventKind } from '../../../proto/gen/sharpeyes/v1/event.ts';
 import { isValidId } from '../../../proto/topics.ts';
 import { lineProtocol, type InfluxValue } from './influx-client.ts';
-import { fnv1a32, normalisePlate, plateSlot } from './plate.ts';
+import { fnv1a32, normalisePlate, plateBucket } from './plate.ts';
 import { MAX_TIME_MS, NS_PER_MS, isUlid, ulidLowBits } from './time.ts';
 
 /** Measurement of every event (both retention policies). */
@@ -240,13 +239,13 @@ export function eventPoints(event: Event): EventPoints {
   };
   if (event.detail?.$case === 'plate') {
     const plate = normalisePlate(event.detail.value.text);
-    const slot = plateSlot(plate);
+    const bucket = plateBucket(plate);
     strings.plate = plate;
-    ints.plate_slot = Number(slot);
+    ints.plate_bucket = Number(bucket);
     lines.push(
       lineProtocol(
         PLATE_LOOKUP_MEASUREMENT,
-        { slot },
+        { bucket },
         {
           strings: {
             ...strings,

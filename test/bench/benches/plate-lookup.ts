@@ -27,7 +27,7 @@ import { pathToFileURL } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { createUlidFactory } from '../../../edge-agent/src/track/ulid.ts';
 import { InfluxEventIndex } from '../../../gateway/src/index/influx-index.ts';
-import { PLATE_SLOTS } from '../../../gateway/src/index/plate.ts';
+import { PLATE_BUCKETS } from '../../../gateway/src/index/plate.ts';
 import { eventPoints } from '../../../gateway/src/index/schema.ts';
 import { Direction, EventKind, PlateColour, type Event } from '../../../proto/gen/sharpeyes/v1/event.ts';
 import { startInfluxd, waitForColdShards } from '../services/index.ts';
@@ -392,7 +392,7 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
     exactQueries: 0,
     wildcardQueries: 0,
     settleMaxS: 0,
-    schema: `slots ${PLATE_SLOTS}, detail v2`,
+    schema: `buckets ${PLATE_BUCKETS}, detail v2`,
   };
   let manifest: { params: typeof wanted; end_ms: number } | undefined;
   if (p.dataDir !== undefined && manifestFile !== undefined) {

@@ -9,7 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Direction, EventKind, PlateColour, type Event } from '../../../proto/gen/sharpeyes/v1/event.ts';
 import { isGatewayError } from '../../../gateway/src/errors.ts';
 import { InfluxEventIndex } from '../../../gateway/src/index/influx-index.ts';
-import { legacyPlateBucket } from '../../../gateway/src/index/plate.ts';
 import { eventPoints } from '../../../gateway/src/index/schema.ts';
 import { freePort } from '../../bench/wait.ts';
 import { asIndexed, countPoints, makeEvent, startTestIndex, ulidFactory, type TestIndex } from './helpers.ts';
@@ -427,7 +426,7 @@ describe('time windows', () => {
 });
 
 describe('located searches', () => {
-  it('fetch located plates from their lookup slots, and from events when a point has no slot or no lookup twin', async () => {
+  it('fetch located plates from their lookup buckets, and from events when a point has no bucket or no lookup twin', async () => {
     // 24 cameras (more than a whole-row read takes): each fetch path on its own points.
     const start = Date.now() - 9 * DAY;
     const ids = ulidFactory(61);
@@ -446,9 +445,9 @@ describe('located searches', () => {
       const pts = eventPoints(e);
       const [ev = '', lookup] = pts.lines;
       if (e.kind === EventKind.EVENT_KIND_PLATE && i % 7 === 0) {
-        // Written before `plate_slot` existed.
-        lines.plate.push(ev.replace(/,plate_slot=\d+i/, ''), lookup ?? '');
-        expect(lines.plate.at(-2)).not.toContain('plate_slot=');
+        // Written before `plate_bucket` existed.
+        lines.plate.push(ev.replace(/,plate_bucket=\d+i/, ''), lookup ?? '');
+        expect(lines.plate.at(-2)).not.toContain('plate_bucket=');
       } else if (e.kind === EventKind.EVENT_KIND_PLATE && i % 11 === 0) {
         lines.plate.push(ev); // the lookup twin never arrived
       } else {
@@ -499,56 +498,6 @@ describe('located searches', () => {
       limit: 100,
     });
     expect(page.events).toEqual(spread.map((e) => asIndexed(e)).reverse());
-  });
-});
-
-describe('plate_lookup layouts', () => {
-  it('an exact search still finds points indexed before the slots (tag `bucket`, mod 4 096)', async () => {
-    const firstSeenMs = Date.now() - 11 * DAY;
-    const ids = ulidFactory(71);
-    const plates = ['京E24680', '粤B13579', '川A0000F'];
-    const old = plates.map((plate, i) =>
-      makeEvent({
-        eventId: ids(firstSeenMs + i),
-        firstSeenMs: firstSeenMs + i,
-        siteId: 'lay',
-        cameraId: 'lay-1',
-        plate,
-      }),
-    );
-    // As the first layout wrote them: lookup points tagged by bucket, no plate_slot field.
-    const lines = old.flatMap((e) => {
-      const plate = e.detail?.$case === 'plate' ? e.detail.value.text : '';
-      const [ev = '', lookup = ''] = eventPoints(e).lines;
-      return [
-        ev.replace(/,plate_slot=\d+i/, ''),
-        lookup.replace(/^plate_lookup,slot=\d+ /, `plate_lookup,bucket=${legacyPlateBucket(plate)} `),
-      ];
-    });
-    expect(lines.filter((l) => l.startsWith('plate_lookup,bucket='))).toHaveLength(3);
-    const res = await fetch(`${t.influxd.url}/write?db=sharpeyes_test&rp=plate&precision=ns`, {
-      method: 'POST',
-      body: lines.join('\n'),
-    });
-    expect(res.status).toBe(204);
-    // And one of the plates again in the current layout: both are found, newest first.
-    const now = makeEvent({
-      eventId: ids(firstSeenMs + 60_000),
-      firstSeenMs: firstSeenMs + 60_000,
-      siteId: 'lay',
-      cameraId: 'lay-1',
-      plate: plates[0],
-    });
-    await t.index.write([now]);
-    const range = { fromMs: firstSeenMs - 1, toMs: firstSeenMs + DAY };
-    expect((await t.index.search({ ...range, plate: plates[0] })).events).toEqual([
-      asIndexed(now),
-      asIndexed(old[0] as Event),
-    ]);
-    for (const e of old.slice(1)) {
-      const plate = e.detail?.$case === 'plate' ? e.detail.value.text : '';
-      expect((await t.index.search({ ...range, plate })).events).toEqual([asIndexed(e)]);
-    }
   });
 });
 

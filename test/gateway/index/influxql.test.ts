@@ -1,6 +1,6 @@
 /** InfluxQL statement building (pure): identifiers quoted from a strict set, every value bound. */
 import { describe, expect, it } from 'vitest';
-import { legacyPlateBucket, plateSlot } from '../../../gateway/src/index/plate.ts';
+import { plateBucket } from '../../../gateway/src/index/plate.ts';
 import {
   fetchEventsStatement,
   fetchLookupStatement,
@@ -59,7 +59,7 @@ describe('searchStatement', () => {
     });
   });
 
-  it('an exact plate reads one column of one slot of plate_lookup (or its legacy bucket)', () => {
+  it('an exact plate reads one column of one bucket of plate_lookup', () => {
     const st = searchStatement(
       layout,
       { ...base, kinds: ['plate'], plate: '京A12345' },
@@ -68,13 +68,12 @@ describe('searchStatement', () => {
     );
     expect(st.text).toBe(
       'SELECT "detail" FROM "sharpeyes"."plate"."plate_lookup" WHERE time >= $p0 AND time <= $p1' +
-        ' AND ("slot" = $p2 OR "bucket" = $p3) AND "plate" = $p4 ORDER BY time DESC LIMIT 11',
+        ' AND "bucket" = $p2 AND "plate" = $p3 ORDER BY time DESC LIMIT 11',
     );
     expect(st.params).toMatchObject({
       p0: '1970-01-01T00:00:00.000000005Z',
-      p2: plateSlot('京A12345'),
-      p3: legacyPlateBucket('京A12345'),
-      p4: '京A12345',
+      p2: plateBucket('京A12345'),
+      p3: '京A12345',
     });
   });
 
@@ -101,7 +100,7 @@ describe('searchStatement', () => {
       5,
     );
     expect(st.text).toBe(
-      'SELECT "dir_in", "plate_slot", "site", "camera", "kind" FROM "sharpeyes"."plate"."events"' +
+      'SELECT "dir_in", "plate_bucket", "site", "camera", "kind" FROM "sharpeyes"."plate"."events"' +
         ' WHERE time >= $p0 AND time <= $p1' +
         ' AND "plate" =~ $p2 ORDER BY time DESC LIMIT 5',
     );
@@ -173,22 +172,22 @@ describe('other statements', () => {
     });
   });
 
-  it("lookup fetch: the located plates' slots over the span that holds them, detail only", () => {
+  it("lookup fetch: the located plates' buckets over the span that holds them, detail only", () => {
     const fetch = fetchLookupStatement(layout, [
-      { kind: 'plate', site: 's1', camera: 'c1', timeNs: 9n, slot: 17 },
-      { kind: 'plate', site: 's2', camera: 'c2', timeNs: 3n, slot: 16_383 },
-      { kind: 'plate', site: 's1', camera: 'c3', timeNs: 5n, slot: 17 },
+      { kind: 'plate', site: 's1', camera: 'c1', timeNs: 9n, bucket: 17 },
+      { kind: 'plate', site: 's2', camera: 'c2', timeNs: 3n, bucket: 4095 },
+      { kind: 'plate', site: 's1', camera: 'c3', timeNs: 5n, bucket: 17 },
     ]);
     expect(fetch.text).toBe(
       'SELECT "detail" FROM "sharpeyes"."plate"."plate_lookup" WHERE time >= $p0 AND time <= $p1' +
-        ' AND ("slot" = $p2 OR "slot" = $p3)',
+        ' AND ("bucket" = $p2 OR "bucket" = $p3)',
     );
-    // Slot tag values are strings: bound as such, or they would match nothing.
+    // Bucket tag values are strings: bound as such, or they would match nothing.
     expect(fetch.params).toEqual({
       p0: '1970-01-01T00:00:00.000000003Z',
       p1: '1970-01-01T00:00:00.000000009Z',
       p2: '17',
-      p3: '16383',
+      p3: '4095',
     });
     expect(() =>
       fetchLookupStatement(layout, [{ kind: 'plate', site: 's', camera: 'c', timeNs: 1n }]),

@@ -1,7 +1,7 @@
 /** The index schema: what an event becomes as points (pure). */
 import { describe, expect, it } from 'vitest';
 import { Direction, Event, EventKind, PlateColour } from '../../../proto/gen/sharpeyes/v1/event.ts';
-import { plateSlot } from '../../../gateway/src/index/plate.ts';
+import { plateBucket } from '../../../gateway/src/index/plate.ts';
 import {
   decodeDetail,
   encodeDetail,
@@ -79,7 +79,7 @@ describe('eventPoints', () => {
     expect(ev?.measurement).toBe('events');
     expect(ev?.tags).toEqual({ site: 's1', camera: 'c1', kind: 'plate' });
     expect(lookup?.measurement).toBe('plate_lookup');
-    expect(lookup?.tags).toEqual({ slot: plateSlot('京A12345') });
+    expect(lookup?.tags).toEqual({ bucket: plateBucket('京A12345') });
     for (const l of [ev, lookup]) {
       expect(l?.time).toBe(pointTimeNs(e).toString());
       expect(l?.fields).toContain(`event_id="${e.eventId}"`);
@@ -90,8 +90,8 @@ describe('eventPoints', () => {
     // Few fields per point: what influxd's write cost grows with.
     expect(ev?.fields.match(/(?:^|,)[a-z_]+=/g)).toHaveLength(8);
     expect(lookup?.fields.match(/(?:^|,)[a-z_]+=/g)).toHaveLength(7);
-    // The events point names its lookup twin's slot, as an integer.
-    expect(ev?.fields).toContain(`plate_slot=${plateSlot('京A12345')}i`);
+    // The events point names its lookup twin's bucket, as an integer.
+    expect(ev?.fields).toContain(`plate_bucket=${plateBucket('京A12345')}i`);
     expect(ev?.fields).toContain('dir_in=0i');
     expect(ev?.fields).toContain('dir_out=1i');
     expect(lookup?.fields).toContain('site="s1"');
@@ -106,7 +106,7 @@ describe('eventPoints', () => {
     const l = splitLine(lines[0] ?? '');
     expect(l.tags.kind).toBe('face');
     expect(l.fields).not.toContain('plate=');
-    expect(l.fields).not.toContain('plate_slot=');
+    expect(l.fields).not.toContain('plate_bucket=');
     expect(l.fields).toContain('dir_in=1i');
   });
 
