@@ -575,7 +575,8 @@ async function fanout(
 /** The index database of a kept data set (a fixed name, so a later run finds it). */
 const KEPT_DATABASE = 'sharpeyes_api_bench';
 /** What a kept data set was made with: a change here makes an old one unusable. */
-const KEPT_SCHEMA = 'api bench v2: 200 cameras, 100 000 plates, seed 20250601, events (plate_bucket) + plate_lookup';
+const KEPT_SCHEMA =
+  'api bench v2: 200 cameras, 100 000 plates, seed 20250601, events (plate_bucket) + plate_lookup';
 
 /**
  * The kept data set in `--data-dir`, if any: the end time of its load when it holds `p.events`
