@@ -50,6 +50,13 @@ export const IndexConfigSchema = Type.Object(
       default: 10_000,
       description: 'Deadline of one request to InfluxDB.',
     }),
+    max_concurrent_queries: Type.Integer({
+      minimum: 0,
+      maximum: 1000,
+      default: 4,
+      description:
+        'Most queries sent to InfluxDB at once; the rest wait in arrival order (0: no limit). influxd shares its cores among all the queries it runs: a few at a time finish the same work with a shorter tail.',
+    }),
     max_search_range_days: Days('Longest time range of a search or statistics query.', 31),
     wildcard_max_range_hours: Type.Integer({
       minimum: 1,
@@ -92,6 +99,7 @@ export function indexOptionsFromConfig(c: IndexConfig): InfluxEventIndexOptions 
     retentionPolicyNames: { face: c.retention_policy_names.face, plate: c.retention_policy_names.plate },
     shardDurationHours: c.shard_duration_hours,
     requestTimeoutMs: c.request_timeout_ms,
+    maxConcurrentQueries: c.max_concurrent_queries,
     maxSearchRangeDays: c.max_search_range_days,
     wildcardMaxRangeHours: c.wildcard_max_range_hours,
     defaultPageSize: c.default_page_size,

@@ -28,6 +28,33 @@ export interface InfluxV1Options {
   url: string;
   /** Deadline of one request (connect, send, answer), in ms. */
   timeoutMs: number;
+  /**
+   * Most `/query` requests in flight at once; the rest wait in arrival order. Default: no limit.
+   * influxd shares its cores among every query it runs, so with many at once each takes as long
+   * as all of them; a few at a time, in order, finish the same work with a shorter tail.
+   */
+  maxConcurrentQueries?: number;
+}
+
+/** Runs at most `limit` tasks at once, the others in arrival order. */
+class FifoLimit {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active < this.limit) this.active++;
+    // The slot is handed over by the task that frees it, so `active` stays counted.
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next !== undefined) next();
+      else this.active--;
+    }
+  }
 }
 
 /** A value in a `/query` result row: field and tag values, or `time` (RFC 3339 string). */
@@ -139,12 +166,15 @@ export function lineProtocol(
 export class InfluxV1Client {
   private readonly transport: Transport;
   private readonly timeoutMs: number;
+  private readonly queries: FifoLimit | undefined;
   /** Base URL, for messages. */
   readonly url: string;
 
   constructor(opts: InfluxV1Options) {
     this.url = opts.url.replace(/\/+$/, '');
     this.timeoutMs = opts.timeoutMs;
+    const limit = opts.maxConcurrentQueries ?? 0;
+    this.queries = limit > 0 ? new FifoLimit(limit) : undefined;
     this.transport = new InfluxDB({ url: this.url, timeout: opts.timeoutMs }).transport;
   }
 
@@ -192,7 +222,9 @@ export class InfluxV1Client {
     }
     let answer: QueryAnswer;
     try {
-      const raw = await this.request('/query', form.toString(), 'application/x-www-form-urlencoded');
+      const send = (): Promise<unknown> =>
+        this.request('/query', form.toString(), 'application/x-www-form-urlencoded');
+      const raw = await (this.queries === undefined ? send() : this.queries.run(send));
       answer = typeof raw === 'object' && raw !== null ? raw : {};
     } catch (err) {
       if (

@@ -74,6 +74,8 @@ export interface InfluxEventIndexOptions {
   shardDurationHours?: number;
   /** Deadline of one request, ms. Default 10 000. */
   requestTimeoutMs?: number;
+  /** Most queries sent to influxd at once, the rest queued in order; 0 = no limit. Default 0. */
+  maxConcurrentQueries?: number;
   /** Longest search/statistics range, days. Default 31. */
   maxSearchRangeDays?: number;
   /** Longest wildcard-plate range, hours. Default 168 (7 days). */
@@ -188,7 +190,11 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
       face: Math.min(shard, this.retentionHours.face),
       plate: Math.min(shard, this.retentionHours.plate),
     };
-    this.client = new InfluxV1Client({ url: opts.url, timeoutMs: opts.requestTimeoutMs ?? 10_000 });
+    this.client = new InfluxV1Client({
+      url: opts.url,
+      timeoutMs: opts.requestTimeoutMs ?? 10_000,
+      ...(opts.maxConcurrentQueries === undefined ? {} : { maxConcurrentQueries: opts.maxConcurrentQueries }),
+    });
     this.limits = {
       maxRangeMs: (opts.maxSearchRangeDays ?? 31) * DAY_MS,
       wildcardMaxRangeMs: (opts.wildcardMaxRangeHours ?? 168) * HOUR_MS,

@@ -18,6 +18,7 @@
  *   npm run bench -- api [--events N] [--clients N] [--search-s S] [--subscribers N]
  *                        [--rate N] [--fanout-s S] [--cameras N] [--sites N] [--rss-s S]
  *                        [--skip search,fanout,rss] [--data-dir DIR] [--rss-node-options OPTS]
+ *                        [--index-max-queries N]
  *
  * `--data-dir DIR` keeps influxd's data in DIR with a manifest of what was loaded; a later run
  * with the same `--events` and DIR skips the load (10M events take ~13 min here) and only
@@ -77,6 +78,8 @@ interface Params {
   dataDir: string | undefined;
   /** Extra node options of the RSS phase's gateway process (e.g. `--max-old-space-size=192`). */
   rssNodeOptions: string[];
+  /** The index's `maxConcurrentQueries` (undefined: the index default). */
+  indexMaxQueries: number | undefined;
 }
 
 function parseArgs(args: readonly string[]): Params {
@@ -93,6 +96,7 @@ function parseArgs(args: readonly string[]): Params {
     skip: new Set(),
     dataDir: undefined,
     rssNodeOptions: [],
+    indexMaxQueries: undefined,
   };
   for (let i = 0; i < args.length; i += 2) {
     const key = args[i] ?? '';
@@ -135,6 +139,9 @@ function parseArgs(args: readonly string[]): Params {
         break;
       case '--data-dir':
         p.dataDir = value;
+        break;
+      case '--index-max-queries':
+        p.indexMaxQueries = num();
         break;
       case '--rss-node-options':
         p.rssNodeOptions = value.split(' ').filter((x) => x !== '');
@@ -734,6 +741,7 @@ async function search(
     index_shards: cold.shards,
     index_shards_not_compacted: cold.pending,
     search_clients: p.clients,
+    search_index_max_queries: p.indexMaxQueries ?? null,
     search_grpc_queries: g.queries,
     search_grpc_errors: g.errors,
     search_grpc_qps: g.qps,
@@ -960,6 +968,7 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
       const env = await startApiEnv({
         influxd,
         ...(p.dataDir === undefined ? {} : { database: KEPT_DATABASE }),
+        ...(p.indexMaxQueries === undefined ? {} : { indexMaxConcurrentQueries: p.indexMaxQueries }),
         config: {
           limits: { requests_per_s: 100_000, burst: 100_000, max_streams: 1000 },
           live: { heartbeat_ms: 1000 },

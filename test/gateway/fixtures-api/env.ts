@@ -93,6 +93,8 @@ export interface ApiEnvOptions {
   ringEvents?: number;
   /** The index's database name. Default: a new one per env (`sharpeyes_api_<pid>_<n>`). */
   database?: string;
+  /** Most index queries in flight at once (the index option). */
+  indexMaxConcurrentQueries?: number;
 }
 
 let envCount = 0;
@@ -129,6 +131,9 @@ export async function startApiEnv(opts: ApiEnvOptions = {}): Promise<ApiEnv> {
       url: influxd.url,
       database: opts.database ?? `sharpeyes_api_${process.pid}_${++envCount}`,
       retentionDays: { face: 30, plate: 30 },
+      ...(opts.indexMaxConcurrentQueries === undefined
+        ? {}
+        : { maxConcurrentQueries: opts.indexMaxConcurrentQueries }),
     });
     const evidence = await DirEvidenceStore.open({ dir: join(dir.path, 'evidence') });
     const live = new LiveEventBus({ ringEvents: opts.ringEvents ?? 100_000 });
