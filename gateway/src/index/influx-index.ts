@@ -30,6 +30,7 @@ import {
   type PageRange,
   type Statement,
 } from './influxql.ts';
+import { normalisePlate, plateBucket } from './plate.ts';
 import {
   eventKindOf,
   eventPoints,
@@ -103,6 +104,11 @@ interface Row {
  * days apart) is fetched by `events` series and clusters of time instead.
  */
 const LOOKUP_FETCH_MAX_SPAN_NS = 3_600n * 1_000_000_000n;
+
+/** The `plate_lookup` bucket of a plate text, as the `plate_bucket` integer. */
+function bucketOf(text: string): number {
+  return Number(plateBucket(normalisePlate(text)));
+}
 
 /** Most series a search may scan while reading whole rows (see {@link readsWholeRows}). */
 const WHOLE_ROW_SERIES = 16;
@@ -517,10 +523,18 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
       rest.length === 0 ? [] : this.rows(fetchEventsStatement(this.layout, rest)),
     ]);
     keep(fromLookup);
-    count('plate_lookup', lookup);
     // A plate point without its lookup twin (a partial write, or two plates of one bucket at
-    // the same nanosecond, the later overwriting the earlier) is read from `events` after all.
-    const missing = lookup.filter((r) => !fetched.has(refKey(r.kind, r.site, r.camera, r.timeNs)));
+    // the same nanosecond, the later overwriting the earlier) is read from `events` after all —
+    // and so is one whose twin read here is another revision's (a plate of another bucket).
+    const missing = lookup.filter((r) => {
+      const key = refKey(r.kind, r.site, r.camera, r.timeNs);
+      const e = fetched.get(key);
+      if (e !== undefined && e.detail?.$case === 'plate' && bucketOf(e.detail.value.text) === r.bucket)
+        return false;
+      fetched.delete(key);
+      return true;
+    });
+    count('plate_lookup', lookup);
     keep(fromEvents);
     if (missing.length > 0) keep(await this.rows(fetchEventsStatement(this.layout, missing)));
     count('events', [...rest, ...missing]);

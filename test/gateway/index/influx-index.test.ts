@@ -501,6 +501,46 @@ describe('located searches', () => {
   });
 });
 
+describe('located searches and revisions', () => {
+  it('a revision whose lookup twin is missing is not replaced by an earlier revision read from another bucket', async () => {
+    const firstSeenMs = Date.now() - 13 * DAY;
+    const ids = ulidFactory(81);
+    const e0 = makeEvent({
+      eventId: ids(firstSeenMs),
+      firstSeenMs,
+      siteId: 'rv',
+      cameraId: 'rv-1',
+      plate: '京F11111',
+    });
+    // Another plate of the old reading's bucket, located in the same page: that bucket is read.
+    const other = makeEvent({
+      eventId: ids(firstSeenMs + 1000),
+      firstSeenMs: firstSeenMs + 1000,
+      siteId: 'rv',
+      cameraId: 'rv-2',
+      plate: '京F11111',
+    });
+    await t.index.write([e0, other]);
+    // Revision 1 read another plate; only its events point arrived (no lookup twin).
+    const e1 = makeEvent({
+      eventId: e0.eventId,
+      firstSeenMs,
+      siteId: 'rv',
+      cameraId: 'rv-1',
+      plate: '京G22222',
+      revision: 1,
+    });
+    const [ev1 = ''] = eventPoints(e1).lines;
+    const res = await fetch(`${t.influxd.url}/write?db=sharpeyes_test&rp=plate&precision=ns`, {
+      method: 'POST',
+      body: ev1,
+    });
+    expect(res.status).toBe(204);
+    const page = await t.index.search({ fromMs: firstSeenMs, toMs: firstSeenMs + 2000, siteIds: ['rv'] });
+    expect(page.events).toEqual([asIndexed(other), asIndexed(e1)]);
+  });
+});
+
 describe('events sharing one point time', () => {
   it('pages through many events at the same nanosecond without loss or repetition', async () => {
     // ULIDs whose low 19 bits are equal get the same sub-millisecond part: 30 cameras, one instant.
