@@ -19,6 +19,7 @@ import { InfluxMissingError, InfluxV1Client, type InfluxSeries, type InfluxValue
 import {
   fetchEventsStatement,
   fetchLookupStatement,
+  refSpan,
   locateEventStatement,
   locateSearchStatement,
   passStatsStatement,
@@ -508,15 +509,8 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
       if (n > 0) this.metrics.locatedFetched.inc({ from }, n);
     };
     let lookup = refs.filter((r) => r.bucket !== undefined);
-    if (lookup.length > 0) {
-      let lo = lookup[0]?.timeNs ?? 0n;
-      let hi = lo;
-      for (const r of lookup) {
-        if (r.timeNs < lo) lo = r.timeNs;
-        if (r.timeNs > hi) hi = r.timeNs;
-      }
-      if (hi - lo > LOOKUP_FETCH_MAX_SPAN_NS) lookup = [];
-    }
+    const span = refSpan(lookup);
+    if (span.hi - span.lo > LOOKUP_FETCH_MAX_SPAN_NS) lookup = [];
     const rest = lookup.length === 0 ? refs : refs.filter((r) => r.bucket === undefined);
     const [fromLookup, fromEvents] = await Promise.all([
       lookup.length === 0 ? [] : this.rows(fetchLookupStatement(this.layout, lookup)),

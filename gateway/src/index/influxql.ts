@@ -201,6 +201,17 @@ export interface EventPointRef {
   bucket?: number;
 }
 
+/** The oldest and newest point time of `refs` (0n, 0n when empty). */
+export function refSpan(refs: readonly EventPointRef[]): { lo: bigint; hi: bigint } {
+  let lo = refs[0]?.timeNs ?? 0n;
+  let hi = lo;
+  for (const r of refs) {
+    if (r.timeNs < lo) lo = r.timeNs;
+    if (r.timeNs > hi) hi = r.timeNs;
+  }
+  return { lo, hi };
+}
+
 /**
  * The `detail` column of the `plate_lookup` points of the given plate events, in one statement:
  * the buckets of the points, over the time range that holds them all. A bucket holds ~1/4 096 of
@@ -218,12 +229,7 @@ export function fetchLookupStatement(layout: IndexLayout, refs: readonly EventPo
     return String(b);
   });
   if (buckets.length === 0) throw new RangeError('nothing to fetch');
-  let lo = refs[0]?.timeNs ?? 0n;
-  let hi = lo;
-  for (const r of refs) {
-    if (r.timeNs < lo) lo = r.timeNs;
-    if (r.timeNs > hi) hi = r.timeNs;
-  }
+  const { lo, hi } = refSpan(refs);
   const text =
     `SELECT ${quoteIdent('detail')} FROM ${source(layout, 'plate', PLATE_LOOKUP_MEASUREMENT)}` +
     ` WHERE time >= ${params.bind(nsToRfc3339(lo))} AND time <= ${params.bind(nsToRfc3339(hi))}` +
