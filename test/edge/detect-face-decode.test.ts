@@ -10,8 +10,11 @@ import { createFaceDetector, type FaceDetector } from '../../edge-agent/src/dete
 import {
   BLAZEFACE_ANCHOR_COUNT,
   BLAZEFACE_REGRESSORS,
+  anchorCentres,
+  anchorCounts,
   blazefaceAnchors,
   decodeBlazeface,
+  decodeBlazefacePx,
   iou,
   logit,
   sigmoid,
@@ -68,6 +71,50 @@ describe('anchors', () => {
 
   it('has 896 anchors', () => {
     expect(anchors.length).toBe(2 * BLAZEFACE_ANCHOR_COUNT);
+  });
+});
+
+describe('anchors of the opened model (any input size)', () => {
+  it.each([
+    // width, height, stride-16 anchors, stride-32 anchors
+    [256, 256, 512, 384],
+    [640, 384, 40 * 24 * 2, 20 * 12 * 6],
+    [64, 96, 4 * 6 * 2, 2 * 3 * 6],
+  ])('%i×%i has %i + %i anchors', (w, h, n16, n8) => {
+    expect(anchorCounts(w, h)).toEqual([n16, n8]);
+    expect(anchorCentres(w, h).length).toBe(2 * (n16 + n8));
+  });
+
+  it.each([
+    // index, cx, cy (input px) for 640×384: 40 cells a row at stride 16, then 20 at stride 32
+    [0, 8, 8],
+    [2, 24, 8],
+    [79, 632, 8],
+    [80, 8, 24],
+    [1919, 632, 376],
+    [1920, 16, 16],
+    [1920 + 6, 48, 16],
+    [1920 + 6 * 20, 16, 48],
+    [1920 + 1439, 624, 368],
+  ])('640×384 anchor %i is centred at (%f, %f)', (i, cx, cy) => {
+    const a = anchorCentres(640, 384);
+    expect(a[2 * i]).toBe(cx);
+    expect(a[2 * i + 1]).toBe(cy);
+  });
+
+  it('decodes in input pixels what decodeBlazeface gives normalised at 256²', () => {
+    const out = outputs(fixture.anchors);
+    const norm = decodeBlazeface(out, 0.5);
+    const px = decodeBlazefacePx(out, 0.5);
+    expect(px.map((f) => f.anchor)).toEqual(norm.map((f) => f.anchor));
+    for (const [k, f] of px.entries()) {
+      expect(f.box.x / 256).toBeCloseTo(norm[k]?.box.x ?? NaN, 6);
+      expect(f.box.width / 256).toBeCloseTo(norm[k]?.box.width ?? NaN, 6);
+    }
+  });
+
+  it('refuses outputs of another size than the input gives', () => {
+    expect(() => decodeBlazefacePx(outputs([]), 0.5, 640, 384)).toThrow(/expected 1920\/1440/);
   });
 });
 

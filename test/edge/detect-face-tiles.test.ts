@@ -1,7 +1,9 @@
 /** Where the face detector looks (face-tiles.ts): grid tiles, coarse pass, motion regions. */
 import { describe, expect, it } from 'vitest';
 import {
+  DEFAULT_CANVAS,
   DEFAULT_TILING,
+  planCanvases,
   planTiles,
   searchAreas,
   tileArea,
@@ -149,5 +151,59 @@ describe('motion regions', () => {
   it('tileArea of a thin strip keeps tiles inside the strip', () => {
     const strip = { x: 0, y: 300, width: 1280, height: 100 };
     for (const t of tileArea(strip, 1280, 720)) expect(contains(strip, t)).toBe(true);
+  });
+});
+
+describe('planCanvases (the model opened to any input size)', () => {
+  it.each([
+    // A whole 720p frame is one run at half size, 640×360 → 640×384; 1080p one 960×544 run; a
+    // 4K frame also gets a coarse run at 0.2 (its half-size side is over 1024 model px).
+    { w: 1280, h: 720, runs: [{ pass: 'fine', inputWidth: 640, inputHeight: 384 }] },
+    { w: 1920, h: 1080, runs: [{ pass: 'fine', inputWidth: 960, inputHeight: 544 }] },
+    {
+      w: 3840,
+      h: 2160,
+      runs: [
+        { pass: 'fine', inputWidth: 1920, inputHeight: 1088 },
+        { pass: 'coarse', inputWidth: 768, inputHeight: 448 },
+      ],
+    },
+    // A small frame is scaled until its longer side fills 256 model px (at most 4/3).
+    { w: 400, h: 300, runs: [{ pass: 'fine', inputWidth: 256, inputHeight: 192 }] },
+    { w: 100, h: 60, runs: [{ pass: 'fine', inputWidth: 160, inputHeight: 96 }] },
+  ])('$w×$h', ({ w, h, runs }) => {
+    const got = planCanvases(w, h);
+    expect(got.map(({ pass, inputWidth, inputHeight }) => ({ pass, inputWidth, inputHeight }))).toEqual(runs);
+    for (const c of got) {
+      expect(c).toMatchObject({ x: 0, y: 0, width: w, height: h });
+      expect(c.inputWidth % 32).toBe(0);
+      expect(c.inputHeight % 32).toBe(0);
+    }
+  });
+
+  it('searches the same areas as the tiles: merged motion areas, none without motion', () => {
+    const regions = [
+      { x: 100, y: 100, width: 60, height: 150 },
+      { x: 900, y: 300, width: 200, height: 120 },
+    ];
+    const canvases = planCanvases(1280, 720, regions);
+    expect(canvases.map(({ x, y, width, height }) => ({ x, y, width, height }))).toEqual(
+      searchAreas(regions, 1280, 720),
+    );
+    expect(planCanvases(1280, 720, [])).toEqual([]);
+    // Regions over most of the frame: the whole frame, once.
+    expect(planCanvases(1280, 720, [{ x: 0, y: 0, width: 1200, height: 600 }])).toHaveLength(1);
+  });
+
+  it('holds every area at no less than the fine scale (a 24 px face is ≥ 12 model px)', () => {
+    const rnd = lcg(7);
+    for (let i = 0; i < 200; i++) {
+      const w = 32 + Math.floor((rnd.next().value as number) * 1248);
+      const h = 32 + Math.floor((rnd.next().value as number) * 688);
+      const [fine] = planCanvases(1280, 720, [{ x: 0, y: 0, width: w, height: h }]);
+      if (fine === undefined) throw new Error('no run');
+      const scale = Math.min(fine.inputWidth / fine.width, fine.inputHeight / fine.height);
+      expect(scale).toBeGreaterThanOrEqual(DEFAULT_CANVAS.scale);
+    }
   });
 });

@@ -169,9 +169,17 @@ describe('a face pool', () => {
   });
 
   it('a worker that dies mid-job rejects that job with EDGE_ERR_DETECT_WORKER and is restarted', async () => {
+    // Twelve separate motion regions are twelve model runs, each its own turn of the worker's
+    // event loop (onnxruntime-node runs a session from setImmediate), so the crash lands mid-job.
+    const regions = Array.from({ length: 12 }, (_, i) => ({
+      x: 40 + (i % 4) * 480,
+      y: 40 + Math.floor(i / 4) * 360,
+      width: 60,
+      height: 60,
+    }));
     for (const how of ['exit', 'throw'] as const) {
       const restarts = pool.stats().workerRestarts;
-      const job = pool.detect({ image: fresh(frame1080), detectors: ['face'] });
+      const job = pool.detect({ image: fresh(frame1080), regions, detectors: ['face'] });
       pool.crashWorkerForTest(0, how);
       expect(await codeOf(job), how).toBe('EDGE_ERR_DETECT_WORKER');
       expect(pool.stats().workerRestarts).toBe(restarts + 1);

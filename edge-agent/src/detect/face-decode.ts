@@ -8,16 +8,14 @@
  * ((cx + .5)/C, (cy + .5)/C) in units of the input square. Each anchor's 16 regressors are
  * dx, dy, w, h, then six keypoints (x, y), all in input pixels (÷ 256): box centre = anchor +
  * (dx, dy)/256, size (w, h)/256, keypoint k = anchor + (kx, ky)/256. Scores are logits.
+ *
+ * The model opened to a W×H input (face-graph.ts) has the same two layers at strides 16 and 32:
+ * (W/16)·(H/16)·2 then (W/32)·(H/32)·6 anchors, cells row by row, regressors in input pixels.
  */
 import type { Box, Point } from './types.ts';
 
 /** Side of the model's square input, pixels. */
 export const BLAZEFACE_INPUT_SIZE = 256;
-/** Anchor layers of the back-camera model: cells per side and anchors per cell. */
-export const BLAZEFACE_LAYERS: readonly { cells: number; perCell: number }[] = [
-  { cells: 16, perCell: 2 },
-  { cells: 8, perCell: 6 },
-];
 /** 16·16·2 + 8·8·6. */
 export const BLAZEFACE_ANCHOR_COUNT = 896;
 /** Values per anchor in the regressor outputs: box (4) + 6 keypoints × 2. */
@@ -27,19 +25,50 @@ export const BLAZEFACE_KEYPOINTS = 6;
 
 /** Anchor centres, normalised 0..1: `[cx0, cy0, cx1, cy1, …]`, 896 pairs in output order. */
 export function blazefaceAnchors(): Float32Array {
-  const out = new Float32Array(BLAZEFACE_ANCHOR_COUNT * 2);
-  let i = 0;
-  for (const { cells, perCell } of BLAZEFACE_LAYERS) {
-    for (let a = 0; a < cells * cells * perCell; a++) {
-      const cell = Math.floor(a / perCell);
-      out[i++] = ((cell % cells) + 0.5) / cells;
-      out[i++] = (Math.floor(cell / cells) + 0.5) / cells;
-    }
-  }
-  return out;
+  const px = anchorCentres(BLAZEFACE_INPUT_SIZE, BLAZEFACE_INPUT_SIZE);
+  return px.map((v) => v / BLAZEFACE_INPUT_SIZE);
 }
 
-const ANCHORS = blazefaceAnchors();
+/** Cell sides of the two anchor layers (px), and anchors per cell. */
+const LAYER_STRIDES: readonly { stride: number; perCell: number }[] = [
+  { stride: 16, perCell: 2 },
+  { stride: 32, perCell: 6 },
+];
+
+/** Anchors of each layer for a `width`×`height` input: cells of the layer × anchors per cell. */
+export function anchorCounts(width: number, height: number): [number, number] {
+  const [a, b] = LAYER_STRIDES.map(
+    ({ stride, perCell }) => Math.floor(width / stride) * Math.floor(height / stride) * perCell,
+  );
+  return [a ?? 0, b ?? 0];
+}
+
+const anchorCache = new Map<string, Float32Array>();
+
+/**
+ * Anchor centres in input pixels for a `width`×`height` input (the model opened to any size by
+ * face-graph.ts; 256×256 is the original): `[cx0, cy0, …]` in output order, cells row by row.
+ */
+export function anchorCentres(width: number, height: number): Float32Array {
+  const key = `${width}x${height}`;
+  const cached = anchorCache.get(key);
+  if (cached !== undefined) return cached;
+  const [n1, n2] = anchorCounts(width, height);
+  const out = new Float32Array((n1 + n2) * 2);
+  let i = 0;
+  for (const { stride, perCell } of LAYER_STRIDES) {
+    const cols = Math.floor(width / stride);
+    const cells = cols * Math.floor(height / stride);
+    for (let a = 0; a < cells * perCell; a++) {
+      const cell = Math.floor(a / perCell);
+      out[i++] = ((cell % cols) + 0.5) * stride;
+      out[i++] = (Math.floor(cell / cols) + 0.5) * stride;
+    }
+  }
+  if (anchorCache.size > 64) anchorCache.clear();
+  anchorCache.set(key, out);
+  return out;
+}
 
 /** A face candidate in the model's input square, coordinates normalised 0..1. */
 export interface RawFace {
@@ -54,13 +83,13 @@ export interface RawFace {
 
 /** The model's four outputs (`Identity:0` … `Identity_3:0`) as flat float arrays. */
 export interface BlazefaceOutputs {
-  /** 512 logits (16×16×2 anchors). */
+  /** 512 logits (16×16×2 anchors) at 256². */
   scores16: Float32Array;
-  /** 384 logits (8×8×6 anchors). */
+  /** 384 logits (8×8×6 anchors) at 256². */
   scores8: Float32Array;
-  /** 512×16 regressors. */
+  /** 512×16 regressors at 256². */
   boxes16: Float32Array;
-  /** 384×16 regressors. */
+  /** 384×16 regressors at 256². */
   boxes8: Float32Array;
 }
 
@@ -76,12 +105,17 @@ export function logit(p: number): number {
 }
 
 /**
- * Decode every anchor whose score reaches `minScore` into a normalised face candidate.
- * Throws RangeError if the arrays do not have the model's sizes.
+ * Decode every anchor whose score reaches `minScore` into a face candidate in input pixels, for
+ * a `width`×`height` input (default the model's 256²). Throws RangeError if the arrays do not
+ * have the sizes that input gives.
  */
-export function decodeBlazeface(out: BlazefaceOutputs, minScore: number): RawFace[] {
-  const n16 = 16 * 16 * 2;
-  const n8 = 8 * 8 * 6;
+export function decodeBlazefacePx(
+  out: BlazefaceOutputs,
+  minScore: number,
+  width = BLAZEFACE_INPUT_SIZE,
+  height = BLAZEFACE_INPUT_SIZE,
+): RawFace[] {
+  const [n16, n8] = anchorCounts(width, height);
   if (
     out.scores16.length !== n16 ||
     out.scores8.length !== n8 ||
@@ -90,28 +124,28 @@ export function decodeBlazeface(out: BlazefaceOutputs, minScore: number): RawFac
   ) {
     throw new RangeError(
       `BlazeFace outputs have sizes ${out.scores16.length}/${out.scores8.length}/${out.boxes16.length}/${out.boxes8.length}, ` +
-        `expected ${n16}/${n8}/${n16 * BLAZEFACE_REGRESSORS}/${n8 * BLAZEFACE_REGRESSORS}`,
+        `expected ${n16}/${n8}/${n16 * BLAZEFACE_REGRESSORS}/${n8 * BLAZEFACE_REGRESSORS} for ${width}×${height}`,
     );
   }
+  const anchors = anchorCentres(width, height);
   const minLogit = minScore <= 0 ? -Infinity : minScore >= 1 ? Infinity : logit(minScore);
   const faces: RawFace[] = [];
-  const s = BLAZEFACE_INPUT_SIZE;
-  for (let i = 0; i < BLAZEFACE_ANCHOR_COUNT; i++) {
+  for (let i = 0; i < n16 + n8; i++) {
     const inFirst = i < n16;
     const raw = inFirst ? (out.scores16[i] ?? -Infinity) : (out.scores8[i - n16] ?? -Infinity);
     if (raw < minLogit) continue;
     const regs = inFirst ? out.boxes16 : out.boxes8;
     const r = (inFirst ? i : i - n16) * BLAZEFACE_REGRESSORS;
-    const ax = ANCHORS[2 * i] ?? 0;
-    const ay = ANCHORS[2 * i + 1] ?? 0;
-    const cx = ax + (regs[r] ?? 0) / s;
-    const cy = ay + (regs[r + 1] ?? 0) / s;
-    const w = (regs[r + 2] ?? 0) / s;
-    const h = (regs[r + 3] ?? 0) / s;
+    const ax = anchors[2 * i] ?? 0;
+    const ay = anchors[2 * i + 1] ?? 0;
+    const cx = ax + (regs[r] ?? 0);
+    const cy = ay + (regs[r + 1] ?? 0);
+    const w = regs[r + 2] ?? 0;
+    const h = regs[r + 3] ?? 0;
     if (!(w > 0 && h > 0)) continue;
     const keypoints: Point[] = [];
     for (let k = 0; k < BLAZEFACE_KEYPOINTS; k++) {
-      keypoints.push({ x: ax + (regs[r + 4 + 2 * k] ?? 0) / s, y: ay + (regs[r + 5 + 2 * k] ?? 0) / s });
+      keypoints.push({ x: ax + (regs[r + 4 + 2 * k] ?? 0), y: ay + (regs[r + 5 + 2 * k] ?? 0) });
     }
     faces.push({
       score: sigmoid(raw),
@@ -121,6 +155,19 @@ export function decodeBlazeface(out: BlazefaceOutputs, minScore: number): RawFac
     });
   }
   return faces;
+}
+
+/**
+ * {@link decodeBlazefacePx} for the model's 256² input, coordinates normalised 0..1.
+ * Throws RangeError if the arrays do not have the model's sizes.
+ */
+export function decodeBlazeface(out: BlazefaceOutputs, minScore: number): RawFace[] {
+  const s = BLAZEFACE_INPUT_SIZE;
+  return decodeBlazefacePx(out, minScore).map((f) => ({
+    ...f,
+    box: { x: f.box.x / s, y: f.box.y / s, width: f.box.width / s, height: f.box.height / s },
+    keypoints: f.keypoints.map((p) => ({ x: p.x / s, y: p.y / s })),
+  }));
 }
 
 /** Intersection over union of two boxes (0 when either is empty). */

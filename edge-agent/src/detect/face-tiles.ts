@@ -181,8 +181,25 @@ export function searchAreas(
 }
 
 /**
- * Everything to run for one frame: tiles over the whole frame when `regions` is omitted or covers
- * most of it; tiles over the merged motion areas otherwise; none for an empty list (no motion).
+ * Where to search: the whole frame when `regions` is omitted or covers most of it (more than
+ * `wholeFrameShare`); the merged motion areas otherwise; nothing for an empty list (no motion).
+ */
+export function searchPlan(
+  width: number,
+  height: number,
+  regions?: readonly Box[],
+  opts: TilingOptions = DEFAULT_TILING,
+): Box[] {
+  const whole: Box = { x: 0, y: 0, width, height };
+  if (regions === undefined) return [whole];
+  const areas = searchAreas(regions, width, height, opts);
+  const covered = areas.reduce((s, a) => s + a.width * a.height, 0);
+  return covered > opts.wholeFrameShare * width * height ? [whole] : areas;
+}
+
+/**
+ * Everything to run for one frame with the 256² model: tiles over each area of
+ * {@link searchPlan}.
  */
 export function planTiles(
   width: number,
@@ -190,10 +207,72 @@ export function planTiles(
   regions?: readonly Box[],
   opts: TilingOptions = DEFAULT_TILING,
 ): Tile[] {
-  const whole: Box = { x: 0, y: 0, width, height };
-  if (regions === undefined) return tileArea(whole, width, height, opts);
-  const areas = searchAreas(regions, width, height, opts);
-  const covered = areas.reduce((s, a) => s + a.width * a.height, 0);
-  if (covered > opts.wholeFrameShare * width * height) return tileArea(whole, width, height, opts);
-  return areas.flatMap((a) => tileArea(a, width, height, opts));
+  return searchPlan(width, height, regions, opts).flatMap((a) => tileArea(a, width, height, opts));
+}
+
+/** Sizing of the runs of the model opened to any input size (face-graph.ts). */
+export interface CanvasOptions {
+  /**
+   * Model pixels per image pixel of a large area (0.5: a 24 px face is 12 px to the model, as in
+   * a 512 px tile)…
+   */
+  scale: number;
+  /**
+   * …while a smaller area is scaled until its longer side is this many model px (what one 256²
+   * tile did for it)…
+   */
+  fitSide: number;
+  /** …but by at most this (a tiny area is not blown up). */
+  maxScale: number;
+  /**
+   * Also search an area at this coarser scale, for faces too large for the fine run (at half
+   * size the model still found a 376 px face, 188 px to it: a 720p or 1080p frame needs none)…
+   */
+  coarseScale: number;
+  /** …when the area at its fine scale is longer than this many model px (a 4K frame). */
+  coarseAboveSide: number;
+}
+
+/** Defaults measured on the bench scenes (see models/README.md). */
+export const DEFAULT_CANVAS: CanvasOptions = {
+  scale: 0.5,
+  fitSide: 256,
+  maxScale: 256 / 192,
+  coarseScale: 0.2,
+  coarseAboveSide: 1024,
+};
+
+/** One run of the opened model: an image area and the input size it is letterboxed into. */
+export interface Canvas extends Box {
+  pass: 'fine' | 'coarse';
+  /** Model input size, multiples of 32. */
+  inputWidth: number;
+  inputHeight: number;
+}
+
+/** Side of the model input holding `side` image px at `scale`: a multiple of 32, at least 64. */
+function inputSide(side: number, scale: number): number {
+  return Math.max(64, Math.ceil((side * scale) / 32) * 32);
+}
+
+/** The runs for one frame with the opened model: each area of {@link searchPlan}, whole. */
+export function planCanvases(
+  width: number,
+  height: number,
+  regions?: readonly Box[],
+  tiling: TilingOptions = DEFAULT_TILING,
+  canvas: CanvasOptions = DEFAULT_CANVAS,
+): Canvas[] {
+  return searchPlan(width, height, regions, tiling).flatMap((a): Canvas[] => {
+    const longer = Math.max(a.width, a.height);
+    const scale = Math.max(canvas.scale, Math.min(canvas.maxScale, canvas.fitSide / longer));
+    const run = (pass: Canvas['pass'], s: number): Canvas => ({
+      ...a,
+      pass,
+      inputWidth: inputSide(a.width, s),
+      inputHeight: inputSide(a.height, s),
+    });
+    const fine = run('fine', scale);
+    return longer * scale <= canvas.coarseAboveSide ? [fine] : [fine, run('coarse', canvas.coarseScale)];
+  });
 }

@@ -1,11 +1,17 @@
 /**
- * Face detection with MediaPipe BlazeFace (back camera, 256×256), on overlapping tiles so faces
- * down to ~24 px are found in a 720p frame.
+ * Face detection with MediaPipe BlazeFace (back camera, 256×256) at half size, so faces down to
+ * ~24 px are found in a 720p frame.
  *
- * Per frame: plan tiles (face-tiles.ts) over the frame or the motion regions → letterbox each
- * into 256² → run the model (its batch dimension is fixed at 1, so tiles run one after another)
- * → decode the 896 anchors above the score threshold (face-decode.ts) → map to image pixels →
- * drop faces cut by a tile edge that another tile covers → weighted NMS across all tiles.
+ * Per frame, by default (`search: 'canvas'`): the model, opened in memory to any input size
+ * (face-graph.ts), runs once on each search area (face-tiles.ts: the whole frame, or the merged
+ * motion areas) letterboxed at half size into the next multiple of 32 — a 720p frame is one
+ * 640×384 run — plus one small coarse run of a large area for faces too big at half size → decode
+ * the anchors above the score threshold (face-decode.ts) → map to image pixels → weighted NMS.
+ *
+ * `search: 'tiles'` (and the fallback for a model that cannot be opened) plans overlapping 256²
+ * tiles instead → letterbox each into 256² → run the model on each (its batch dimension is fixed
+ * at 1) → decode → drop faces cut by a tile edge that another tile covers → weighted NMS. On the
+ * bench it costs ~1.7× the canvas search for the same faces (models/README.md).
  *
  * Guardrail: this finds where faces are. It does not identify, match or describe anyone, and
  * its output (box, score, six keypoints) must not be used to.
@@ -15,12 +21,22 @@ import type { Logger } from '../log.ts';
 import {
   BLAZEFACE_INPUT_SIZE,
   decodeBlazeface,
+  decodeBlazefacePx,
   weightedNms,
   type BlazefaceOutputs,
   type RawFace,
   type ScoredFace,
 } from './face-decode.ts';
-import { DEFAULT_TILING, planTiles, type Tile, type TilingOptions } from './face-tiles.ts';
+import { openBlazefaceInput } from './face-graph.ts';
+import {
+  DEFAULT_CANVAS,
+  DEFAULT_TILING,
+  planCanvases,
+  planTiles,
+  type CanvasOptions,
+  type Tile,
+  type TilingOptions,
+} from './face-tiles.ts';
 import {
   assertRgbImage,
   boxFromLetterbox,
@@ -52,7 +68,14 @@ export interface FaceDetectorOptions {
   scoreThreshold?: number;
   /** IoU above which candidates merge in weighted NMS. Default 0.3. */
   iouThreshold?: number;
-  /** Tiling (see face-tiles.ts); missing fields take {@link DEFAULT_TILING}. */
+  /**
+   * `canvas` (default): one run per search area with the model opened to any input size;
+   * `tiles`: overlapping 256² tiles (also used when the model cannot be opened).
+   */
+  search?: 'canvas' | 'tiles';
+  /** Canvas sizing (see face-tiles.ts); missing fields take {@link DEFAULT_CANVAS}. */
+  canvas?: Partial<CanvasOptions>;
+  /** Search areas and tiling (see face-tiles.ts); missing fields take {@link DEFAULT_TILING}. */
   tiling?: Partial<TilingOptions>;
   /**
    * A face whose box comes within this many px of a tile edge that another tile covers is
@@ -74,7 +97,10 @@ export interface FaceDetectorOptions {
 
 /** Timing of the last {@link FaceDetector.detect} call, ms. */
 export interface FaceRunStats {
+  /** Model runs (tiles or canvases). */
   tiles: number;
+  /** Model input pixels over all runs, in 256² units (the cost of one tile). */
+  inputTiles: number;
   preprocessMs: number;
   inferenceMs: number;
   postprocessMs: number;
@@ -93,31 +119,49 @@ const BLAZEFACE_NORM: Normalisation = { mean: [127.5, 127.5, 127.5], std: [127.5
 export class FaceDetector implements Detector<FaceDetection> {
   readonly modelIds: readonly string[] = [FACE_MODEL_ID];
   /** Timing of the last completed detect(). */
-  lastStats: FaceRunStats = { tiles: 0, preprocessMs: 0, inferenceMs: 0, postprocessMs: 0, totalMs: 0 };
+  lastStats: FaceRunStats = {
+    tiles: 0,
+    inputTiles: 0,
+    preprocessMs: 0,
+    inferenceMs: 0,
+    postprocessMs: 0,
+    totalMs: 0,
+  };
+  /** How frames are searched (`tiles` when the model could not be opened). */
+  readonly search: 'canvas' | 'tiles';
 
   readonly #session: OnnxSession;
   readonly #norm: Normalisation;
   readonly #inputName: string;
   readonly #tiling: TilingOptions;
+  readonly #canvas: CanvasOptions;
   readonly #scoreThreshold: number;
   readonly #iouThreshold: number;
   readonly #edgeMargin: number;
   readonly #minFace: number;
-  readonly #tensor = new Float32Array(BLAZEFACE_INPUT_SIZE * BLAZEFACE_INPUT_SIZE * 3);
+  #tensor = new Float32Array(BLAZEFACE_INPUT_SIZE * BLAZEFACE_INPUT_SIZE * 3);
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
 
-  /** Use {@link createFaceDetector}. */
-  constructor(session: OnnxSession, inputName: string, norm: Normalisation, opts: FaceDetectorOptions = {}) {
+  /** Use {@link createFaceDetector}. `search` is how `session` can be used. */
+  constructor(
+    session: OnnxSession,
+    inputName: string,
+    norm: Normalisation,
+    opts: FaceDetectorOptions = {},
+    search: 'canvas' | 'tiles' = 'tiles',
+  ) {
+    this.search = search;
     this.#session = session;
     this.#inputName = inputName;
     this.#norm = norm;
     this.#tiling = { ...DEFAULT_TILING, ...opts.tiling };
+    this.#canvas = { ...DEFAULT_CANVAS, ...opts.canvas };
     this.#scoreThreshold = opts.scoreThreshold ?? DEFAULT_FACE_SCORE_THRESHOLD;
     this.#iouThreshold = opts.iouThreshold ?? DEFAULT_FACE_IOU_THRESHOLD;
     this.#edgeMargin = opts.innerEdgeMarginPx ?? 2;
     this.#minFace = opts.minFaceSizePx ?? 18;
-    validateOptions(this.#tiling, this.#scoreThreshold, this.#iouThreshold);
+    validateOptions(this.#tiling, this.#canvas, this.#scoreThreshold, this.#iouThreshold);
   }
 
   /** Faces in `image`, searching `regions` (motion) or the whole frame; highest score first. */
@@ -159,13 +203,14 @@ export class FaceDetector implements Detector<FaceDetection> {
     await this.#session.release();
   }
 
-  async #runTile(image: RgbImage, tile: Box) {
+  async #runTile(image: RgbImage, tile: Box, width = BLAZEFACE_INPUT_SIZE, height = BLAZEFACE_INPUT_SIZE) {
     if (this.#closed) throw new EdgeError('EDGE_ERR_DETECT_CLOSED', 'face detector is closed');
-    const transform = letterboxTensor(image, BLAZEFACE_INPUT_SIZE, tile, this.#norm, this.#tensor);
+    const n = width * height * 3;
+    if (this.#tensor.length < n) this.#tensor = new Float32Array(n);
+    const tensor = this.#tensor.subarray(0, n);
+    const transform = letterboxTensor(image, { width, height }, tile, this.#norm, tensor);
     const t0 = performance.now();
-    const out = await this.#session.run({
-      [this.#inputName]: { data: this.#tensor, dims: [1, BLAZEFACE_INPUT_SIZE, BLAZEFACE_INPUT_SIZE, 3] },
-    });
+    const out = await this.#session.run({ [this.#inputName]: { data: tensor, dims: [1, height, width, 3] } });
     const inferenceMs = performance.now() - t0;
     const id = this.#session.modelId;
     const outputs: BlazefaceOutputs = {
@@ -188,21 +233,32 @@ export class FaceDetector implements Detector<FaceDetection> {
       }
     }
     const start = performance.now();
-    const tiles = planTiles(image.width, image.height, regions, this.#tiling);
+    const runs: { area: Tile; width: number; height: number }[] =
+      this.search === 'canvas'
+        ? planCanvases(image.width, image.height, regions, this.#tiling, this.#canvas).map((c) => ({
+            area: { ...c, pass: c.pass === 'fine' ? 'tile' : 'coarse', innerEdges: NO_INNER_EDGES },
+            width: c.inputWidth,
+            height: c.inputHeight,
+          }))
+        : planTiles(image.width, image.height, regions, this.#tiling).map((t) => ({
+            area: t,
+            width: BLAZEFACE_INPUT_SIZE,
+            height: BLAZEFACE_INPUT_SIZE,
+          }));
     let inferenceMs = 0;
     let postMs = 0;
+    let inputPx = 0;
     const candidates: TileFace[] = [];
-    for (const tile of tiles) {
-      const run = await this.#runTile(image, tile);
+    for (const { area, width, height } of runs) {
+      const run = await this.#runTile(image, area, width, height);
       inferenceMs += run.inferenceMs;
+      inputPx += width * height;
       const p0 = performance.now();
-      for (const f of decodeBlazeface(run.outputs, this.#scoreThreshold)) {
-        const box = boxFromLetterbox(run.transform, scaleBox(f.box, BLAZEFACE_INPUT_SIZE));
-        if (this.#cutByInnerEdge(box, tile)) continue;
-        const keypoints = f.keypoints.map((p) =>
-          fromLetterbox(run.transform, { x: p.x * BLAZEFACE_INPUT_SIZE, y: p.y * BLAZEFACE_INPUT_SIZE }),
-        );
-        candidates.push({ score: f.score, box, keypoints, tile });
+      for (const f of decodeBlazefacePx(run.outputs, this.#scoreThreshold, width, height)) {
+        const box = boxFromLetterbox(run.transform, f.box);
+        if (this.#cutByInnerEdge(box, area)) continue;
+        const keypoints = f.keypoints.map((p) => fromLetterbox(run.transform, p));
+        candidates.push({ score: f.score, box, keypoints, tile: area });
       }
       postMs += performance.now() - p0;
     }
@@ -213,7 +269,8 @@ export class FaceDetector implements Detector<FaceDetection> {
     postMs += performance.now() - p1;
     const totalMs = performance.now() - start;
     this.lastStats = {
-      tiles: tiles.length,
+      tiles: runs.length,
+      inputTiles: inputPx / (BLAZEFACE_INPUT_SIZE * BLAZEFACE_INPUT_SIZE),
       inferenceMs,
       postprocessMs: postMs,
       preprocessMs: Math.max(0, totalMs - inferenceMs - postMs),
@@ -234,6 +291,8 @@ export class FaceDetector implements Detector<FaceDetection> {
   }
 }
 
+const NO_INNER_EDGES: Tile['innerEdges'] = { left: false, top: false, right: false, bottom: false };
+
 function scaleBox(b: Box, s: number): Box {
   return { x: b.x * s, y: b.y * s, width: b.width * s, height: b.height * s };
 }
@@ -253,8 +312,16 @@ function toDetection(f: ScoredFace, width: number, height: number): FaceDetectio
   };
 }
 
-function validateOptions(t: TilingOptions, score: number, iouT: number): void {
+function validateOptions(t: TilingOptions, c: CanvasOptions, score: number, iouT: number): void {
   const problems: string[] = [];
+  if (!(c.scale > 0 && c.scale <= 2)) problems.push(`canvas.scale ${c.scale} must be in (0, 2]`);
+  if (!(c.maxScale >= c.scale && c.maxScale <= 4))
+    problems.push(`canvas.maxScale ${c.maxScale} must be in [canvas.scale, 4]`);
+  if (!(c.fitSide >= 32 && c.fitSide <= 1024))
+    problems.push(`canvas.fitSide ${c.fitSide} must be in [32, 1024]`);
+  if (!(c.coarseScale > 0 && c.coarseScale <= c.scale))
+    problems.push(`canvas.coarseScale ${c.coarseScale} must be in (0, canvas.scale]`);
+  if (!(c.coarseAboveSide >= 0)) problems.push(`canvas.coarseAboveSide ${c.coarseAboveSide} must be >= 0`);
   if (!(score > 0 && score < 1)) problems.push(`scoreThreshold ${score} must be in (0, 1)`);
   if (!(iouT > 0 && iouT < 1)) problems.push(`iouThreshold ${iouT} must be in (0, 1)`);
   if (!(Number.isInteger(t.tileSize) && t.tileSize >= 64))
@@ -272,20 +339,37 @@ function validateOptions(t: TilingOptions, score: number, iouT: number): void {
 export async function createFaceDetector(opts: FaceDetectorOptions = {}): Promise<FaceDetector> {
   validateOptions(
     { ...DEFAULT_TILING, ...opts.tiling },
+    { ...DEFAULT_CANVAS, ...opts.canvas },
     opts.scoreThreshold ?? DEFAULT_FACE_SCORE_THRESHOLD,
     opts.iouThreshold ?? DEFAULT_FACE_IOU_THRESHOLD,
   );
   const model = await resolveModel(FACE_MODEL_ID, opts.models);
-  const session = await createSession(model, opts.session);
+  let search = opts.search ?? 'canvas';
+  let session: OnnxSession | undefined;
+  if (search === 'canvas') {
+    try {
+      session = await createSession(model, opts.session, openBlazefaceInput);
+    } catch (err) {
+      if (!(err instanceof EdgeError && err.code === 'EDGE_ERR_MODEL_INCOMPATIBLE')) throw err;
+      // Another model than the one face-graph.ts knows: still usable on 256² tiles.
+      opts.logger?.warn(
+        { module: 'detect', model: model.id, path: model.path, err: err.message },
+        'face model cannot take other input sizes; searching 256² tiles',
+      );
+      search = 'tiles';
+    }
+  }
+  session ??= await createSession(model, opts.session);
   const input = model.entry.input;
   const detector = new FaceDetector(
     session,
     input?.name ?? 'input:0',
     input?.normalisation ?? BLAZEFACE_NORM,
     opts,
+    search,
   );
   opts.logger?.debug(
-    { module: 'detect', model: model.id, source: model.source, path: model.path },
+    { module: 'detect', model: model.id, source: model.source, path: model.path, search },
     'face detector ready',
   );
   return detector;

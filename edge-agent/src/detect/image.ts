@@ -266,41 +266,45 @@ export function toTensor(
 
 /**
  * Letterbox `region` of `image` straight into a normalised float32 NHWC tensor
- * (`[1,size,size,3]`), the hot path of the face detector: no intermediate images. Up to 2×
+ * (`[1,size,size,3]`, or `[1,height,width,3]` for a rectangle), the hot path of the face detector: no intermediate images. Up to 2×
  * downscale (and any upscale) is bilinear; beyond, each output pixel averages an n×n grid of
  * point samples over its footprint (n = ⌈ratio/2⌉: a box filter at a bounded cost). The
  * padding is black (0 before normalisation). Returns the transform back to image pixels.
  */
 export function letterboxTensor(
   image: RgbImage,
-  size: number,
+  size: number | { width: number; height: number },
   region: Box | undefined,
   norm: Normalisation,
-  out: Float32Array = new Float32Array(size * size * 3),
+  out?: Float32Array,
 ): LetterboxTransform {
+  const W = typeof size === 'number' ? size : size.width;
+  const H = typeof size === 'number' ? size : size.height;
+  const tensor = out ?? new Float32Array(W * H * 3);
   const r =
     region === undefined
       ? { x: 0, y: 0, width: image.width, height: image.height }
       : clipBox(region, image.width, image.height);
   if (r === undefined)
     throw new EdgeError('EDGE_ERR_DETECT_INPUT', 'letterbox region lies outside the image');
-  if (out.length < size * size * 3) throw new EdgeError('EDGE_ERR_DETECT_INPUT', 'tensor buffer too small');
-  const scale = Math.min(size / r.width, size / r.height);
-  const cw = Math.max(1, Math.min(size, Math.round(r.width * scale)));
-  const chh = Math.max(1, Math.min(size, Math.round(r.height * scale)));
-  const padX = Math.floor((size - cw) / 2);
-  const padY = Math.floor((size - chh) / 2);
+  if (!(W >= 1 && H >= 1) || tensor.length < W * H * 3)
+    throw new EdgeError('EDGE_ERR_DETECT_INPUT', 'tensor buffer too small');
+  const scale = Math.min(W / r.width, H / r.height);
+  const cw = Math.max(1, Math.min(W, Math.round(r.width * scale)));
+  const chh = Math.max(1, Math.min(H, Math.round(r.height * scale)));
+  const padX = Math.floor((W - cw) / 2);
+  const padY = Math.floor((H - chh) / 2);
   const s0 = 1 / (norm.std[0] ?? 1);
   const s1 = 1 / (norm.std[1] ?? 1);
   const s2 = 1 / (norm.std[2] ?? 1);
   const b0 = -(norm.mean[0] ?? 0) * s0;
   const b1 = -(norm.mean[1] ?? 0) * s1;
   const b2 = -(norm.mean[2] ?? 0) * s2;
-  if (cw < size || chh < size) {
-    for (let i = 0; i < size * size * 3; i += 3) {
-      out[i] = b0;
-      out[i + 1] = b1;
-      out[i + 2] = b2;
+  if (cw < W || chh < H) {
+    for (let i = 0; i < W * H * 3; i += 3) {
+      tensor[i] = b0;
+      tensor[i + 1] = b1;
+      tensor[i + 2] = b2;
     }
   }
   const sx = r.width / cw;
@@ -328,7 +332,7 @@ export function letterboxTensor(
       const iwy = 1 - wy;
       const row0 = (r.y + y0) * stride;
       const row1 = row0 + (Math.min(maxY, y0 + 1) - y0) * stride;
-      let o = ((padY + oy) * size + padX) * 3;
+      let o = ((padY + oy) * W + padX) * 3;
       for (let ox = 0; ox < cw; ox++, o += 3) {
         const xo = x0s[ox] as number;
         const a = row0 + xo;
@@ -340,21 +344,21 @@ export function letterboxTensor(
         const w01 = wx * iwy;
         const w10 = iwx * wy;
         const w11 = wx * wy;
-        out[o] =
+        tensor[o] =
           ((d[a] as number) * w00 +
             (d[a + dx] as number) * w01 +
             (d[c] as number) * w10 +
             (d[c + dx] as number) * w11) *
             s0 +
           b0;
-        out[o + 1] =
+        tensor[o + 1] =
           ((d[a + 1] as number) * w00 +
             (d[a + 1 + dx] as number) * w01 +
             (d[c + 1] as number) * w10 +
             (d[c + 1 + dx] as number) * w11) *
             s1 +
           b1;
-        out[o + 2] =
+        tensor[o + 2] =
           ((d[a + 2] as number) * w00 +
             (d[a + 2 + dx] as number) * w01 +
             (d[c + 2] as number) * w10 +
@@ -376,7 +380,7 @@ export function letterboxTensor(
     for (let oy = 0; oy < chh; oy++) {
       for (let t = 0; t < n; t++)
         yt[t] = (r.y + Math.min(r.height - 1, Math.floor((oy + (t + 0.5) / n) * sy))) * stride;
-      let o = ((padY + oy) * size + padX) * 3;
+      let o = ((padY + oy) * W + padX) * 3;
       for (let ox = 0; ox < cw; ox++, o += 3) {
         let red = 0;
         let green = 0;
@@ -390,9 +394,9 @@ export function letterboxTensor(
             blue += d[p + 2] as number;
           }
         }
-        out[o] = red * inv * s0 + b0;
-        out[o + 1] = green * inv * s1 + b1;
-        out[o + 2] = blue * inv * s2 + b2;
+        tensor[o] = red * inv * s0 + b0;
+        tensor[o + 1] = green * inv * s1 + b1;
+        tensor[o + 2] = blue * inv * s2 + b2;
       }
     }
   }

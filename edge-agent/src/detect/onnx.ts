@@ -8,6 +8,9 @@
  * plate pipeline), all graph optimisations, and log severity 3 (errors only: the converted
  * models make ORT warn "Removing initializer …" at load).
  */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+
 import * as ort from 'onnxruntime-node';
 
 import { EdgeError } from '../errors.ts';
@@ -113,8 +116,34 @@ export function checkCompatible(
   return problems;
 }
 
-/** Load a verified model into a session. EDGE_ERR_MODEL_LOAD / EDGE_ERR_MODEL_INCOMPATIBLE. */
-export async function createSession(model: ResolvedModel, opts: SessionOptions = {}): Promise<OnnxSession> {
+/**
+ * The model's bytes, read once and checked against the verified sha256 (the file could have
+ * changed since it was verified), then passed through `transform`.
+ */
+async function transformedBytes(
+  model: ResolvedModel,
+  transform: (bytes: Uint8Array) => Uint8Array,
+): Promise<Uint8Array> {
+  const bytes = await readFile(model.path);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  if (sha256 !== model.sha256) {
+    throw new EdgeError(
+      'EDGE_ERR_MODEL_HASH',
+      `model ${model.id} (${model.path}) changed after it was verified`,
+    );
+  }
+  return transform(bytes);
+}
+
+/**
+ * Load a verified model into a session, optionally edited in memory first by `transform` (which
+ * may throw). EDGE_ERR_MODEL_LOAD / EDGE_ERR_MODEL_INCOMPATIBLE / EDGE_ERR_MODEL_HASH.
+ */
+export async function createSession(
+  model: ResolvedModel,
+  opts: SessionOptions = {},
+  transform?: (bytes: Uint8Array) => Uint8Array,
+): Promise<OnnxSession> {
   if (model.entry.kind !== 'onnx') {
     throw new EdgeError(
       'EDGE_ERR_MODEL_LOAD',
@@ -122,9 +151,13 @@ export async function createSession(model: ResolvedModel, opts: SessionOptions =
     );
   }
   const options = ortSessionOptions(opts);
+  const source = transform === undefined ? model.path : await transformedBytes(model, transform);
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(model.path, options);
+    session =
+      typeof source === 'string'
+        ? await ort.InferenceSession.create(source, options)
+        : await ort.InferenceSession.create(source, options);
   } catch (err) {
     throw new EdgeError(
       'EDGE_ERR_MODEL_LOAD',

@@ -32,13 +32,13 @@ export interface DetInputPlan {
 }
 
 /**
- * Fit a `width`×`height` area into at most `maxSide` pixels on its longer side (never upscaled),
- * padded to multiples of 32. 1280×720 with maxSide 960 → scale 0.75, content 960×540, tensor
- * 960×544.
+ * Fit a `width`×`height` area into at most `maxSide` pixels on its longer side and at most
+ * `maxScale` detector pixels per image pixel (never upscaled), padded to multiples of 32.
+ * 1280×720 with maxSide 960 → scale 0.75, content 960×540, tensor 960×544.
  */
-export function planDetInput(width: number, height: number, maxSide: number): DetInputPlan {
+export function planDetInput(width: number, height: number, maxSide: number, maxScale = 1): DetInputPlan {
   const cap = Math.max(32, Math.floor(maxSide / 32) * 32);
-  const scale = Math.min(1, cap / Math.max(width, height));
+  const scale = Math.min(1, maxScale, cap / Math.max(width, height));
   const contentW = Math.max(1, Math.min(cap, Math.round(width * scale)));
   const contentH = Math.max(1, Math.min(cap, Math.round(height * scale)));
   return {
@@ -64,6 +64,8 @@ export interface TextBox {
 export interface DetectTextOptions {
   /** Longest tensor side (default 960). */
   maxSide?: number;
+  /** Most detector pixels per image pixel (default 1). */
+  maxScale?: number;
   db?: Partial<DbParams>;
   /** Normalisation (default {@link DET_NORM}). */
   norm?: Normalisation;
@@ -84,7 +86,7 @@ export async function detectText(
 ): Promise<TextBox[]> {
   const region = clipBox(area, image.width, image.height);
   if (region === undefined) return [];
-  const plan = planDetInput(region.width, region.height, options.maxSide ?? 960);
+  const plan = planDetInput(region.width, region.height, options.maxSide ?? 960, options.maxScale ?? 1);
   const norm = options.norm ?? DET_NORM;
   const order = options.channelOrder ?? RGB_ORDER;
   // Shrinking by 2× or more needs image.ts's box pre-filter; otherwise resize and normalise in one pass.

@@ -1,7 +1,7 @@
 /**
  * Text recognition with PP-OCRv4 rec: each quad is rectified to 48 px high (aspect kept), the
- * crops are batched right-padded to a common width (≥ 320, multiple of 8), and the softmaxed
- * [N, W/8, classes] output is greedy-CTC decoded.
+ * crops are batched right-padded to a common width (≥ `minWidth`, multiple of 8), and the
+ * softmaxed [N, W/8, classes] output is greedy-CTC decoded.
  */
 import { EdgeError } from '../errors.ts';
 import { ctcGreedyDecode } from './ctc.ts';
@@ -14,7 +14,7 @@ import type { Point, RgbImage } from './types.ts';
 
 /** Recogniser input height. */
 export const REC_HEIGHT = 48;
-/** Minimum recogniser input width. */
+/** Minimum recogniser input width as PaddleOCR pads it (48×320, its training shape). */
 export const REC_MIN_WIDTH = 320;
 /** Widest crop sent to the recogniser (10:1); wider text is squeezed to this. */
 export const REC_MAX_WIDTH = 480;
@@ -45,22 +45,34 @@ export function cropForRec(image: RgbImage, quad: readonly [Point, Point, Point,
   return warpQuad(image, quad, recCropWidth(quad), REC_HEIGHT);
 }
 
+/** How crops are batched for the recogniser. */
+export interface RecBatchOptions {
+  /** Crops per run. Default 8. */
+  batchSize?: number;
+  /** Image channel feeding each tensor channel. Default RGB. */
+  channelOrder?: ChannelOrder;
+  /** Narrowest input: crops are right-padded to at least this. Default {@link REC_MIN_WIDTH}. */
+  minWidth?: number;
+}
+
 /**
  * Read already-rectified crops (48 px high) in batches of at most `batchSize`, each batch padded
- * to its widest crop (≥ 320, rounded up to a multiple of 8).
+ * to its widest crop (≥ `minWidth`, rounded up to a multiple of 8).
  */
 export async function recogniseCrops(
   runner: TensorRunner,
   crops: readonly RgbImage[],
   charset: CtcCharset,
-  batchSize = 8,
-  channelOrder: ChannelOrder = RGB_ORDER,
+  opts: RecBatchOptions = {},
 ): Promise<CtcRead[]> {
+  const batchSize = opts.batchSize ?? 8;
+  const channelOrder = opts.channelOrder ?? RGB_ORDER;
+  const minWidth = opts.minWidth ?? REC_MIN_WIDTH;
   const out: CtcRead[] = [];
   for (let start = 0; start < crops.length; start += batchSize) {
     const batch = crops.slice(start, start + batchSize);
     const widest = Math.max(...batch.map((c) => c.width));
-    const tensorW = Math.max(REC_MIN_WIDTH, Math.ceil(widest / 8) * 8);
+    const tensorW = Math.max(minWidth, Math.ceil(widest / 8) * 8);
     const input = packRecTensor(batch, REC_HEIGHT, tensorW, channelOrder);
     const { data, dims } = await runner.run(input, [batch.length, 3, REC_HEIGHT, tensorW]);
     const [n, steps, classes] = dims;
@@ -81,10 +93,9 @@ export async function recogniseQuads(
   image: RgbImage,
   quads: readonly (readonly [Point, Point, Point, Point])[],
   charset: CtcCharset,
-  batchSize = 8,
-  channelOrder: ChannelOrder = RGB_ORDER,
+  opts: RecBatchOptions = {},
 ): Promise<QuadRead[]> {
   const crops = quads.map((q) => cropForRec(image, q));
-  const reads = await recogniseCrops(runner, crops, charset, batchSize, channelOrder);
+  const reads = await recogniseCrops(runner, crops, charset, opts);
   return reads.map((read, i) => ({ read, crop: crops[i] as RgbImage }));
 }

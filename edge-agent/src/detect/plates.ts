@@ -39,6 +39,12 @@ import type { Box, Detector, PlateColourName, PlateDetection, RgbImage } from '.
 
 /** Manifest ids of the models behind the plate detector. */
 export const PLATE_MODEL_IDS = ['ppocr-v4-det', 'ppocr-v4-rec'] as const;
+/** Default {@link PlateReaderOptions.maxDetScale}. */
+export const DEFAULT_MAX_DET_SCALE = 0.6;
+
+/** Default {@link PlateReaderOptions.recMinWidth}. */
+export const DEFAULT_PLATE_REC_MIN_WIDTH = 160;
+
 /** Manifest id of the recogniser's character list. */
 export const PLATE_KEYS_ID = 'ppocr-keys';
 
@@ -48,12 +54,24 @@ export interface PlateReaderOptions {
   minConfidence?: number;
   /** Longest side of the text detector's input. Default 960 (720p → 960×544). */
   maxDetSide?: number;
+  /**
+   * Most detector pixels per image pixel, for the whole frame and motion regions alike. Default
+   * 0.6: plates ≥ 80 px wide are still found (a small one read in part gets a full-resolution
+   * second look), at ~0.4 of the detector's cost at full resolution (models/README.md).
+   */
+  maxDetScale?: number;
   /** Text boxes shorter than this (image px) are not read: nothing legible. Default 7. */
   minTextHeightPx?: number;
   /** Motion regions are padded by this share of their size before detection. Default 0.15. */
   regionPadFrac?: number;
   /** Crops per recogniser run. Default 8. */
   recBatchSize?: number;
+  /**
+   * Narrowest recogniser input (crops are right-padded to it). Default 160: a plate crop is
+   * ~150–170 px wide at 48 px high, and PaddleOCR's 320 doubles the recogniser's cost for the
+   * same exact-read rate (models/README.md).
+   */
+  recMinWidth?: number;
   /** Re-read a box with shifted margins when only its province character fails. Default true. */
   provinceRetry?: boolean;
   /**
@@ -165,9 +183,11 @@ export function checkPlateReaderOptions(options: PlateReaderOptions): string[] {
   };
   range('minConfidence', options.minConfidence, 0, 1);
   range('maxDetSide', options.maxDetSide, 32, 4096, true);
+  range('maxDetScale', options.maxDetScale, 0.1, 1);
   range('minTextHeightPx', options.minTextHeightPx, 0, 1000);
   range('regionPadFrac', options.regionPadFrac, 0, 2);
   range('recBatchSize', options.recBatchSize, 1, 64, true);
+  range('recMinWidth', options.recMinWidth, 8, 480, true);
   const order = options.channelOrder;
   if (order !== undefined && [...order].sort().join() !== '0,1,2') {
     problems.push(`channelOrder must be a permutation of 0, 1, 2, got ${order.join(',')}`);
@@ -191,10 +211,15 @@ export function createPlateReader(
   const minConfidence = options.minConfidence ?? 0.5;
   const minTextHeight = options.minTextHeightPx ?? 7;
   const order = options.channelOrder ?? RGB_ORDER;
-  const batch = options.recBatchSize ?? 8;
+  const recOpts = {
+    batchSize: options.recBatchSize ?? 8,
+    channelOrder: order,
+    minWidth: options.recMinWidth ?? DEFAULT_PLATE_REC_MIN_WIDTH,
+  };
   const retry = options.provinceRetry ?? true;
   const secondLook = options.secondLook ?? true;
   const maxSide = options.maxDetSide ?? 960;
+  const maxScale = options.maxDetScale ?? DEFAULT_MAX_DET_SCALE;
   const db = options.db ?? {};
   const norm = options.detNorm ?? DET_NORM;
   const memo = options.memo === false ? undefined : new StaticTextMemo();
@@ -225,7 +250,7 @@ export function createPlateReader(
   ): Promise<{ verdict: PlateVerdict; colour: PlateColourName; quad: TextBox['quad'] } | undefined> => {
     const rects = PROVINCE_RETRY_SHIFTS.map((m) => shiftRect(b.rect, m));
     const quads = rects.map((x) => clampQuad(rectCorners(x), image));
-    const again = await recogniseQuads(rec, image, quads, charset, batch, order);
+    const again = await recogniseQuads(rec, image, quads, charset, recOpts);
     let best:
       { verdict: PlateVerdict; colour: PlateColourName; quad: TextBox['quad']; p: number } | undefined;
     again.forEach((a, k) => {
@@ -242,8 +267,9 @@ export function createPlateReader(
     const t0 = performance.now();
     const scaled: { box: TextBox; scale: number }[] = [];
     for (const area of areas) {
-      const scale = planDetInput(area.width, area.height, maxSide).scale;
-      for (const box of await detectText(det, image, area, { maxSide, db, norm, channelOrder: order })) {
+      const scale = planDetInput(area.width, area.height, maxSide, maxScale).scale;
+      const opts = { maxSide, maxScale, db, norm, channelOrder: order };
+      for (const box of await detectText(det, image, area, opts)) {
         scaled.push({ box, scale });
       }
     }
@@ -269,8 +295,7 @@ export function createPlateReader(
             rec,
             toRead.map((i) => crops[i] as RgbImage),
             charset,
-            batch,
-            order,
+            recOpts,
           );
     const reads = new Map(toRead.map((i, k) => [i, fresh[k]]));
     const found: PlateDetection[] = [];
@@ -346,9 +371,13 @@ export function createPlateReader(
         regions === undefined
           ? whole
           : planDetAreas(regions, image.width, image.height, options.regionPadFrac ?? 0.15);
-      // Regions are looked at in full resolution; when they cover so much that this costs about
-      // as much as the downscaled whole frame, one whole-frame pass is cheaper.
-      if (areas.length > 0 && detCost(areas, maxSide) >= REGION_COST_LIMIT * detCost(whole, maxSide))
+      // Regions are looked at up to maxDetScale, the whole frame also within maxDetSide; when the
+      // regions cover so much that they cost about as much as the whole frame, one pass over it is
+      // cheaper.
+      if (
+        areas.length > 0 &&
+        detCost(areas, maxSide, maxScale) >= REGION_COST_LIMIT * detCost(whole, maxSide, maxScale)
+      )
         areas = whole;
       const first = await look(image, areas, stats);
       let found = first.found;
@@ -399,9 +428,9 @@ interface LookResult {
 const REGION_COST_LIMIT = 0.8;
 
 /** Detector cost of looking at `areas`: the sum of their tensor sizes (inference is about linear in it). */
-function detCost(areas: readonly Box[], maxSide: number): number {
+function detCost(areas: readonly Box[], maxSide: number, maxScale: number): number {
   return areas.reduce((sum, a) => {
-    const plan = planDetInput(a.width, a.height, maxSide);
+    const plan = planDetInput(a.width, a.height, maxSide, maxScale);
     return sum + plan.tensorW * plan.tensorH;
   }, 0);
 }

@@ -12,7 +12,9 @@
  * cannot grow while both hold, because the workers' queue is bounded and drains faster than it
  * fills.
  *
- *   npm run bench -- edge-pipeline [motion_share=0.2] [capture_percent_per_camera=4.4]
+ *   npm run bench -- edge-pipeline [motion_share=0.2] [capture_percent_per_camera=4.4] [--settings JSON]
+ *
+ * `--settings` tunes the detectors as in the eval (test/eval/settings-arg.ts).
  */
 import { startInferencePool } from '../../../edge-agent/src/detect/index.ts';
 import { readVideoFrames } from '../../../edge-agent/src/capture/file-source.ts';
@@ -21,6 +23,7 @@ import { createTracker } from '../../../edge-agent/src/track/index.ts';
 import { silentLogger } from '../../../edge-agent/src/log.ts';
 import { generateScene } from '../../scene/generate.ts';
 import { PRESET_NAMES, presetScene } from '../../scene/presets.ts';
+import { takeSettingsArg } from '../../eval/settings-arg.ts';
 
 export const description =
   'per-stage ms per 720p frame (motion, face, plate, tracker) and cameras per 2 cores';
@@ -38,10 +41,16 @@ function p90(xs: readonly number[]): number {
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
 export async function run(args: string[], progress: (msg: string) => void): Promise<Record<string, unknown>> {
-  const motionShare = Number(args[0] ?? 0.2);
-  const capturePercent = Number(args[1] ?? 4.4);
+  const { settings, rest } = takeSettingsArg(args);
+  const motionShare = Number(rest[0] ?? 0.2);
+  const capturePercent = Number(rest[1] ?? 4.4);
   const workers = 2;
-  const pool = await startInferencePool({ detectors: ['face', 'plate'], workers, logger: silentLogger() });
+  const pool = await startInferencePool({
+    detectors: ['face', 'plate'],
+    settings,
+    workers,
+    logger: silentLogger(),
+  });
   const motion: number[] = [];
   const face: number[] = [];
   const plate: number[] = [];
@@ -104,6 +113,7 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
     inference_workers: workers,
     cameras_by_inference_workers: byWorker,
     cameras_at_2fps_per_2_cores: Math.min(byCores, byWorker),
+    settings,
     rss_bytes: process.memoryUsage.rss(),
   };
 }

@@ -5,9 +5,10 @@
  * random plate strings (so nothing is tuned to one picture); every (scene, seed) is run through
  * every variation.
  *
- *   npm run eval -- detection [--seeds 11,23] [--quick] [--only VARIATION] [--dump DIR]
+ *   npm run eval -- detection [--seeds 11,23] [--quick] [--only VARIATION] [--dump DIR] [--settings JSON]
  *
  * `--dump DIR` writes each run's truth, per-frame detections and events as JSON (for diagnosis).
+ * `--settings JSON` tunes the detectors, e.g. `{"plate":{"maxDetScale":0.6}}` (settings-arg.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +21,7 @@ import { generateScene, REPO_ROOT } from '../../scene/generate.ts';
 import { PRESET_NAMES, presetScene } from '../../scene/presets.ts';
 import type { SceneSpec } from '../../scene/spec.ts';
 import { emptyTally, metrics, scoreRun, type FrameResult, type ScoredEvent, type Tally } from '../score.ts';
+import { takeSettingsArg } from '../settings-arg.ts';
 import { applyVariation, VARIATIONS } from '../variations.ts';
 
 export const description =
@@ -39,7 +41,11 @@ function seeded(spec: SceneSpec, seed: number): SceneSpec {
   };
 }
 
-export async function run(args: string[], progress: (msg: string) => void): Promise<Record<string, unknown>> {
+export async function run(
+  allArgs: string[],
+  progress: (msg: string) => void,
+): Promise<Record<string, unknown>> {
+  const { settings, rest: args } = takeSettingsArg(allArgs);
   const quick = args.includes('--quick');
   const seedArg = args[args.indexOf('--seeds') + 1];
   const seeds = args.includes('--seeds') && seedArg !== undefined ? seedArg.split(',').map(Number) : [11, 23];
@@ -56,7 +62,7 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
   const sceneDir = join(REPO_ROOT, '.cache', 'eval-scenes');
   mkdirSync(sceneDir, { recursive: true });
 
-  const pool = await startInferencePool({ detectors: ['face', 'plate'], logger: silentLogger() });
+  const pool = await startInferencePool({ detectors: ['face', 'plate'], settings, logger: silentLogger() });
   const tally = emptyTally();
   const perVariation = new Map<string, Tally>();
   const stage = { motion: [] as number[], detect: [] as number[], track: [] as number[] };
@@ -156,5 +162,6 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
     median_motion_ms: median(stage.motion),
     median_detect_ms_on_moving_frames: median(stage.detect),
     median_track_ms: median(stage.track),
+    settings,
   };
 }
