@@ -181,6 +181,28 @@ describe('geometry and resampling', () => {
     expect(sum / got.length).toBeLessThan(region === undefined ? 0.01 : 0.004);
     expect(worst).toBeLessThan(region === undefined ? 0.05 : 0.01);
   });
+
+  it.each([
+    { name: 'a 720p frame into 640×384 (padding above and below)', w: 640, h: 384, region: undefined },
+    {
+      name: 'a tall region into 96×160 (padding beside)',
+      w: 96,
+      h: 160,
+      region: { x: 30, y: 20, width: 60, height: 150 },
+    },
+  ])('letterboxTensor into a rectangle: $name — every value written, padding black', ({ w, h, region }) => {
+    const img = smooth(1280, 720);
+    const norm = { mean: [127.5, 127.5, 127.5], std: [127.5, 127.5, 127.5] };
+    const got = new Float32Array(w * h * 3).fill(NaN);
+    const t = letterboxTensor(img, { width: w, height: h }, region, norm, got);
+    expect(got.some(Number.isNaN)).toBe(false);
+    // The corner pixel is padding (black → −1) and the centre is content mapped back inside the area.
+    expect(Array.from(got.subarray(0, 3))).toEqual([-1, -1, -1]);
+    const centre = fromLetterbox(t, { x: w / 2, y: h / 2 });
+    const area = region ?? { x: 0, y: 0, width: 1280, height: 720 };
+    expect(centre.x).toBeCloseTo(area.x + area.width / 2, 0);
+    expect(centre.y).toBeCloseTo(area.y + area.height / 2, 0);
+  });
 });
 
 describe('warpQuad', () => {

@@ -187,14 +187,15 @@ export function searchAreas(
 export function searchPlan(
   width: number,
   height: number,
-  regions?: readonly Box[],
-  opts: TilingOptions = DEFAULT_TILING,
+  regions: readonly Box[] | undefined,
+  opts: TilingOptions,
+  wholeFrameShare: number,
 ): Box[] {
   const whole: Box = { x: 0, y: 0, width, height };
   if (regions === undefined) return [whole];
   const areas = searchAreas(regions, width, height, opts);
   const covered = areas.reduce((s, a) => s + a.width * a.height, 0);
-  return covered > opts.wholeFrameShare * width * height ? [whole] : areas;
+  return covered > wholeFrameShare * width * height ? [whole] : areas;
 }
 
 /**
@@ -207,7 +208,9 @@ export function planTiles(
   regions?: readonly Box[],
   opts: TilingOptions = DEFAULT_TILING,
 ): Tile[] {
-  return searchPlan(width, height, regions, opts).flatMap((a) => tileArea(a, width, height, opts));
+  return searchPlan(width, height, regions, opts, opts.wholeFrameShare).flatMap((a) =>
+    tileArea(a, width, height, opts),
+  );
 }
 
 /** Sizing of the runs of the model opened to any input size (face-graph.ts). */
@@ -231,6 +234,12 @@ export interface CanvasOptions {
   coarseScale: number;
   /** …when the area at its fine scale is longer than this many model px (a 4K frame). */
   coarseAboveSide: number;
+  /**
+   * Search the whole frame once when the motion areas cover more than this share of it. A run
+   * costs about its input area, so only near-whole coverage is cheaper as one run; tiles (whose
+   * count grows in steps) use {@link TilingOptions.wholeFrameShare} instead.
+   */
+  wholeFrameShare: number;
 }
 
 /** Defaults measured on the bench scenes (see models/README.md). */
@@ -240,6 +249,7 @@ export const DEFAULT_CANVAS: CanvasOptions = {
   maxScale: 256 / 192,
   coarseScale: 0.2,
   coarseAboveSide: 1024,
+  wholeFrameShare: 0.9,
 };
 
 /** One run of the opened model: an image area and the input size it is letterboxed into. */
@@ -263,7 +273,7 @@ export function planCanvases(
   tiling: TilingOptions = DEFAULT_TILING,
   canvas: CanvasOptions = DEFAULT_CANVAS,
 ): Canvas[] {
-  return searchPlan(width, height, regions, tiling).flatMap((a): Canvas[] => {
+  return searchPlan(width, height, regions, tiling, canvas.wholeFrameShare).flatMap((a): Canvas[] => {
     const longer = Math.max(a.width, a.height);
     const scale = Math.max(canvas.scale, Math.min(canvas.maxScale, canvas.fitSide / longer));
     const run = (pass: Canvas['pass'], s: number): Canvas => ({

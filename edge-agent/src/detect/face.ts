@@ -322,6 +322,8 @@ function validateOptions(t: TilingOptions, c: CanvasOptions, score: number, iouT
   if (!(c.coarseScale > 0 && c.coarseScale <= c.scale))
     problems.push(`canvas.coarseScale ${c.coarseScale} must be in (0, canvas.scale]`);
   if (!(c.coarseAboveSide >= 0)) problems.push(`canvas.coarseAboveSide ${c.coarseAboveSide} must be >= 0`);
+  if (!(c.wholeFrameShare > 0 && c.wholeFrameShare <= 1))
+    problems.push(`canvas.wholeFrameShare ${c.wholeFrameShare} must be in (0, 1]`);
   if (!(score > 0 && score < 1)) problems.push(`scoreThreshold ${score} must be in (0, 1)`);
   if (!(iouT > 0 && iouT < 1)) problems.push(`iouThreshold ${iouT} must be in (0, 1)`);
   if (!(Number.isInteger(t.tileSize) && t.tileSize >= 64))

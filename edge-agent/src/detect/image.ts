@@ -300,11 +300,20 @@ export function letterboxTensor(
   const b0 = -(norm.mean[0] ?? 0) * s0;
   const b1 = -(norm.mean[1] ?? 0) * s1;
   const b2 = -(norm.mean[2] ?? 0) * s2;
-  if (cw < W || chh < H) {
-    for (let i = 0; i < W * H * 3; i += 3) {
+  // Padding only: the rows above and below the content, and the columns beside it.
+  const pad = (from: number, to: number): void => {
+    for (let i = from * 3; i < to * 3; i += 3) {
       tensor[i] = b0;
       tensor[i + 1] = b1;
       tensor[i + 2] = b2;
+    }
+  };
+  pad(0, padY * W);
+  pad((padY + chh) * W, W * H);
+  if (cw < W) {
+    for (let y = padY; y < padY + chh; y++) {
+      pad(y * W, y * W + padX);
+      pad(y * W + padX + cw, (y + 1) * W);
     }
   }
   const sx = r.width / cw;
