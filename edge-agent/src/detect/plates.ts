@@ -43,7 +43,7 @@ export const PLATE_MODEL_IDS = ['ppocr-v4-det', 'ppocr-v4-rec'] as const;
 export const DEFAULT_MAX_DET_SCALE = 0.6;
 
 /** Default {@link PlateReaderOptions.recMinWidth}. */
-export const DEFAULT_PLATE_REC_MIN_WIDTH = 160;
+export const DEFAULT_PLATE_REC_MIN_WIDTH = 240;
 
 /** Manifest id of the recogniser's character list. */
 export const PLATE_KEYS_ID = 'ppocr-keys';
@@ -67,9 +67,9 @@ export interface PlateReaderOptions {
   /** Crops per recogniser run. Default 8. */
   recBatchSize?: number;
   /**
-   * Narrowest recogniser input (crops are right-padded to it). Default 160: a plate crop is
-   * ~150–170 px wide at 48 px high, and PaddleOCR's 320 doubles the recogniser's cost for the
-   * same exact-read rate (models/README.md).
+   * Narrowest recogniser input (crops are right-padded to it). Default 240: a plate crop is
+   * ~150–170 px wide at 48 px high; PaddleOCR's 320 costs the recogniser a third more for the
+   * same exact-read rate, and 160 read small plates less often (models/README.md).
    */
   recMinWidth?: number;
   /** Re-read a box with shifted margins when only its province character fails. Default true. */

@@ -5,7 +5,7 @@
  * random plate strings (so nothing is tuned to one picture); every (scene, seed) is run through
  * every variation.
  *
- *   npm run eval -- detection [--seeds 11,23] [--quick] [--only VARIATION] [--dump DIR] [--settings JSON]
+ *   npm run eval -- detection [--seeds 11,23,5,37] [--quick] [--only VARIATION] [--dump DIR] [--settings JSON]
  *
  * `--dump DIR` writes each run's truth, per-frame detections and events as JSON (for diagnosis).
  * `--settings JSON` tunes the detectors, e.g. `{"plate":{"maxDetScale":0.6}}` (settings-arg.ts).
@@ -26,6 +26,12 @@ import { applyVariation, VARIATIONS } from '../variations.ts';
 
 export const description =
   'detection accuracy on generated scenes (plates, faces, distractors, one event per pass)';
+
+/**
+ * Four seeds, 140 plate passes: with 70 (two seeds) one plate moved the exact-read rate by 1.4
+ * points and seed pairs differed by up to 4 points, so a 0.95 target sat inside the noise.
+ */
+const DEFAULT_SEEDS = [11, 23, 5, 37];
 
 const WIDTH = 1280;
 const HEIGHT = 720;
@@ -48,7 +54,8 @@ export async function run(
   const { settings, rest: args } = takeSettingsArg(allArgs);
   const quick = args.includes('--quick');
   const seedArg = args[args.indexOf('--seeds') + 1];
-  const seeds = args.includes('--seeds') && seedArg !== undefined ? seedArg.split(',').map(Number) : [11, 23];
+  const seeds =
+    args.includes('--seeds') && seedArg !== undefined ? seedArg.split(',').map(Number) : DEFAULT_SEEDS;
   const argValue = (name: string): string | undefined =>
     args.includes(name) ? args[args.indexOf(name) + 1] : undefined;
   const only = argValue('--only');
