@@ -5,13 +5,14 @@
  * Per frame, by default (`search: 'canvas'`): the model, opened in memory to any input size
  * (face-graph.ts), runs once on each search area (face-tiles.ts: the whole frame, or the merged
  * motion areas) letterboxed at half size into the next multiple of 32 — a 720p frame is one
- * 640×384 run — plus one small coarse run of a large area for faces too big at half size → decode
- * the anchors above the score threshold (face-decode.ts) → map to image pixels → weighted NMS.
+ * 640×384 run; an area over 2048 px also gets a coarse run for faces too big at half size →
+ * decode the anchors above the score threshold (face-decode.ts) → map to image pixels → weighted
+ * NMS.
  *
  * `search: 'tiles'` (and the fallback for a model that cannot be opened) plans overlapping 256²
  * tiles instead → letterbox each into 256² → run the model on each (its batch dimension is fixed
  * at 1) → decode → drop faces cut by a tile edge that another tile covers → weighted NMS. On the
- * bench it costs ~1.7× the canvas search for the same faces (models/README.md).
+ * bench scenes it costs ~1.8× the canvas search (models/README.md).
  *
  * Guardrail: this finds where faces are. It does not identify, match or describe anyone, and
  * its output (box, score, six keypoints) must not be used to.
