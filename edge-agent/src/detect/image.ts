@@ -192,6 +192,24 @@ export function boxFromLetterbox(t: LetterboxTransform, b: Box): Box {
 }
 
 /**
+ * Where `r` lands letterboxed into `width`×`height`: aspect kept, centred, whole pixels. The
+ * exact scale per axis differs slightly after rounding; the transform's mean keeps both within
+ * 0.5 px.
+ */
+function fitInto(
+  r: Box,
+  width: number,
+  height: number,
+): { w: number; h: number; padX: number; padY: number; transform: LetterboxTransform } {
+  const scale = Math.min(width / r.width, height / r.height);
+  const w = Math.max(1, Math.min(width, Math.round(r.width * scale)));
+  const h = Math.max(1, Math.min(height, Math.round(r.height * scale)));
+  const padX = Math.floor((width - w) / 2);
+  const padY = Math.floor((height - h) / 2);
+  return { w, h, padX, padY, transform: { scale: (w / r.width + h / r.height) / 2, padX, padY, region: r } };
+}
+
+/**
  * Fit `region` of `image` (default all) into a `size`×`size` square, aspect kept, centred, the
  * rest filled with `pad` (black by default). Returns the square and how to map back.
  */
@@ -207,11 +225,7 @@ export function letterbox(
       : clipBox(region, image.width, image.height);
   if (r === undefined)
     throw new EdgeError('EDGE_ERR_DETECT_INPUT', 'letterbox region lies outside the image');
-  const scale = Math.min(size / r.width, size / r.height);
-  const w = Math.max(1, Math.min(size, Math.round(r.width * scale)));
-  const h = Math.max(1, Math.min(size, Math.round(r.height * scale)));
-  const padX = Math.floor((size - w) / 2);
-  const padY = Math.floor((size - h) / 2);
+  const { w, h, padX, padY, transform } = fitInto(r, size, size);
   const content = resizeBilinear(image, w, h, r);
   const out = new Uint8Array(size * size * 3);
   if (pad[0] !== 0 || pad[1] !== 0 || pad[2] !== 0) {
@@ -224,12 +238,7 @@ export function letterbox(
   for (let y = 0; y < h; y++) {
     out.set(content.data.subarray(y * w * 3, (y + 1) * w * 3), ((padY + y) * size + padX) * 3);
   }
-  // The exact scale per axis differs slightly after rounding; the mean keeps both within 0.5 px.
-  const exact = (w / r.width + h / r.height) / 2;
-  return {
-    image: { data: out, width: size, height: size },
-    transform: { scale: exact, padX, padY, region: r },
-  };
+  return { image: { data: out, width: size, height: size }, transform };
 }
 
 /** Write `image` as float32 in NHWC (`[1,H,W,3]`) or NCHW (`[1,3,H,W]`) order, normalised. */
@@ -289,11 +298,7 @@ export function letterboxTensor(
     throw new EdgeError('EDGE_ERR_DETECT_INPUT', 'letterbox region lies outside the image');
   if (!(W >= 1 && H >= 1) || tensor.length < W * H * 3)
     throw new EdgeError('EDGE_ERR_DETECT_INPUT', 'tensor buffer too small');
-  const scale = Math.min(W / r.width, H / r.height);
-  const cw = Math.max(1, Math.min(W, Math.round(r.width * scale)));
-  const chh = Math.max(1, Math.min(H, Math.round(r.height * scale)));
-  const padX = Math.floor((W - cw) / 2);
-  const padY = Math.floor((H - chh) / 2);
+  const { w: cw, h: chh, padX, padY, transform } = fitInto(r, W, H);
   const s0 = 1 / (norm.std[0] ?? 1);
   const s1 = 1 / (norm.std[1] ?? 1);
   const s2 = 1 / (norm.std[2] ?? 1);
@@ -409,7 +414,7 @@ export function letterboxTensor(
       }
     }
   }
-  return { scale: (cw / r.width + chh / r.height) / 2, padX, padY, region: r };
+  return transform;
 }
 
 /** Solve `A x = b` (n×n, row-major) by Gaussian elimination with partial pivoting. */
