@@ -29,32 +29,73 @@ export interface InfluxV1Options {
   /** Deadline of one request (connect, send, answer), in ms. */
   timeoutMs: number;
   /**
-   * Most `/query` requests in flight at once; the rest wait in arrival order. Default: no limit.
-   * influxd shares its cores among every query it runs, so with many at once each takes as long
-   * as all of them; a few at a time, in order, finish the same work with a shorter tail.
+   * Most `/query` requests in flight at once; the rest wait, those continuing a search first, each
+   * in arrival order. Default: no limit. influxd shares its cores among every query it runs, so
+   * with many at once each takes as long as all of them; a few at a time, in order, finish the
+   * same work with a shorter tail, and a search that has started is finished before new ones.
    */
   maxConcurrentQueries?: number;
 }
 
-/** Runs at most `limit` tasks at once, the others in arrival order. */
-class FifoLimit {
+/** The caller of a query gave up (cancelled, or its deadline passed). */
+function cancelled(): GatewayError {
+  return new GatewayError('GATEWAY_ERR_UNAVAILABLE', 'the call was cancelled or its deadline passed');
+}
+
+/**
+ * Runs at most `limit` tasks at once; the others wait, those that continue work already under
+ * way (a search's second statement) before those that start new work, each in arrival order. A
+ * waiting task whose signal aborts leaves the queue without running.
+ */
+class QueryLimit {
   private active = 0;
-  private readonly waiting: Array<() => void> = [];
+  private readonly waiting: { continuing: Array<() => void>; starting: Array<() => void> } = {
+    continuing: [],
+    starting: [],
+  };
 
   constructor(private readonly limit: number) {}
 
-  async run<T>(task: () => Promise<T>): Promise<T> {
+  async run<T>(task: () => Promise<T>, continuing: boolean, signal: AbortSignal | undefined): Promise<T> {
+    if (signal?.aborted === true) throw cancelled();
     if (this.active < this.limit) this.active++;
-    // The slot is handed over by the task that frees it, so `active` stays counted.
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else {
+      // The slot is handed over by the task that frees it, so `active` stays counted.
+      const queue = continuing ? this.waiting.continuing : this.waiting.starting;
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => {
+          const at = queue.indexOf(go);
+          if (at >= 0) queue.splice(at, 1);
+          reject(cancelled());
+        };
+        const go = (): void => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        queue.push(go);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    }
     try {
       return await task();
     } finally {
-      const next = this.waiting.shift();
+      const next = this.waiting.continuing.shift() ?? this.waiting.starting.shift();
       if (next !== undefined) next();
       else this.active--;
     }
   }
+}
+
+/** How one `/query` request is made. */
+export interface QueryOptions {
+  /** Database of unqualified measurements. */
+  db?: string;
+  /** Bound parameters (see {@link InfluxParam}). */
+  params?: Readonly<Record<string, InfluxParam>>;
+  /** The caller's cancellation: a query still waiting for a slot is dropped, one running is aborted. */
+  signal?: AbortSignal;
+  /** The query continues work already under way (waits ahead of queries that start new work). */
+  continuing?: boolean;
 }
 
 /** A value in a `/query` result row: field and tag values, or `time` (RFC 3339 string). */
@@ -166,7 +207,7 @@ export function lineProtocol(
 export class InfluxV1Client {
   private readonly transport: Transport;
   private readonly timeoutMs: number;
-  private readonly queries: FifoLimit | undefined;
+  private readonly queries: QueryLimit | undefined;
   /** Base URL, for messages. */
   readonly url: string;
 
@@ -174,7 +215,7 @@ export class InfluxV1Client {
     this.url = opts.url.replace(/\/+$/, '');
     this.timeoutMs = opts.timeoutMs;
     const limit = opts.maxConcurrentQueries ?? 0;
-    this.queries = limit > 0 ? new FifoLimit(limit) : undefined;
+    this.queries = limit > 0 ? new QueryLimit(limit) : undefined;
     this.transport = new InfluxDB({ url: this.url, timeout: opts.timeoutMs }).transport;
   }
 
@@ -211,10 +252,7 @@ export class InfluxV1Client {
    * statement's series, in order. Throws GATEWAY_ERR_INDEX_QUERY if influxd refused the query or
    * any statement failed.
    */
-  async query(
-    statement: string,
-    opts: { db?: string; params?: Readonly<Record<string, InfluxParam>> } = {},
-  ): Promise<InfluxSeries[][]> {
+  async query(statement: string, opts: QueryOptions = {}): Promise<InfluxSeries[][]> {
     const form = new URLSearchParams({ q: statement });
     if (opts.db !== undefined) form.set('db', opts.db);
     if (opts.params !== undefined && Object.keys(opts.params).length > 0) {
@@ -223,10 +261,13 @@ export class InfluxV1Client {
     let answer: QueryAnswer;
     try {
       const send = (): Promise<unknown> =>
-        this.request('/query', form.toString(), 'application/x-www-form-urlencoded');
-      const raw = await (this.queries === undefined ? send() : this.queries.run(send));
+        this.request('/query', form.toString(), 'application/x-www-form-urlencoded', 'POST', opts.signal);
+      const raw = await (this.queries === undefined
+        ? send()
+        : this.queries.run(send, opts.continuing === true, opts.signal));
       answer = typeof raw === 'object' && raw !== null ? raw : {};
     } catch (err) {
+      if (opts.signal?.aborted === true) throw cancelled();
       if (
         err instanceof HttpError &&
         err.statusCode >= 400 &&
@@ -257,11 +298,18 @@ export class InfluxV1Client {
     }
   }
 
-  private async request(path: string, body: string, contentType: string, method = 'POST'): Promise<unknown> {
+  private async request(
+    path: string,
+    body: string,
+    contentType: string,
+    method = 'POST',
+    signal?: AbortSignal,
+  ): Promise<unknown> {
+    const timeout = AbortSignal.timeout(this.timeoutMs);
     const answer: unknown = await this.transport.request(path, body, {
       method,
       headers: { 'content-type': contentType, accept: 'application/json' },
-      signal: AbortSignal.timeout(this.timeoutMs),
+      signal: signal === undefined ? timeout : AbortSignal.any([timeout, signal]),
     });
     return answer;
   }

@@ -45,6 +45,7 @@ import {
 } from './schema.ts';
 import { msToNs, NS_PER_MS, rfc3339ToNs, ulidTimeMs } from './time.ts';
 import type {
+  CallOptions,
   EventIndex,
   EventSearch,
   EventSearchPage,
@@ -369,13 +370,13 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
   }
 
   /** One page of a search (see {@link EventSearch.search}). */
-  async search(query: EventSearchQuery): Promise<EventSearchPage> {
+  async search(query: EventSearchQuery, opts: CallOptions = {}): Promise<EventSearchPage> {
     const q = validateSearch(query, this.limits);
     if (q.empty) return { events: [] };
     const plan = searchPlan(q).kind;
     const end = this.metrics.querySeconds.startTimer({ query: plan });
     try {
-      return await this.page(q);
+      return await this.page(q, this.call(opts));
     } finally {
       end();
     }
@@ -390,7 +391,7 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
    * next window reads again (or whole, when the window was that instant alone), so a page never
    * splits an instant.
    */
-  private async page(q: ValidSearch): Promise<EventSearchPage> {
+  private async page(q: ValidSearch, call: CallQueries): Promise<EventSearchPage> {
     let upperNs = msToNs(q.toMs) - 1n;
     let after: CursorPosition | undefined;
     if (q.cursor !== undefined) {
@@ -408,7 +409,7 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
       // The last round reads whatever is left, so a search always ends.
       const lastRound = round === MAX_ROUNDS - 1;
       const winLowerNs = lastRound || upperNs - lowerNs < windowNs ? lowerNs : upperNs - windowNs + 1n;
-      let hits = await this.hits(q, { lowerNs: winLowerNs, upperNs }, fetch);
+      let hits = await this.hits(call, q, { lowerNs: winLowerNs, upperNs }, fetch);
       let nextUpper: bigint;
       if (hits.length < fetch) {
         // The window is complete: go on below it with a longer one.
@@ -427,7 +428,7 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
           hits = before;
           nextUpper = lastNs;
         } else {
-          hits = await this.hits(q, { lowerNs: lastNs, upperNs: lastNs }, INSTANT_FETCH);
+          hits = await this.hits(call, q, { lowerNs: lastNs, upperNs: lastNs }, INSTANT_FETCH);
           nextUpper = lastNs - 1n;
         }
       }
@@ -457,13 +458,12 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
    * {@link LOOKUP_FETCH_MAX_SPAN_NS} of each other from their small `plate_lookup` bucket series,
    * the rest by `events` series and time — in one more round of requests.
    */
-  private async hits(q: ValidSearch, range: PageRange, fetch: number): Promise<Hit[]> {
+  private async hits(call: CallQueries, q: ValidSearch, range: PageRange, fetch: number): Promise<Hit[]> {
     if (readsWholeRows(q)) {
-      const rows = await this.rows(searchStatement(this.layout, q, range, fetch));
+      const rows = await this.rows(call, searchStatement(this.layout, q, range, fetch));
       return rows.map((r) => ({ timeNs: r.timeNs, eventId: r.event.eventId, event: r.event }));
     }
-    const st = locateSearchStatement(this.layout, q, range, fetch);
-    const [series = []] = await this.client.query(st.text, { db: this.layout.database, params: st.params });
+    const [series = []] = await call.query(locateSearchStatement(this.layout, q, range, fetch));
     const refs: EventPointRef[] = [];
     for (const s of series) {
       for (const row of seriesRows(s)) {
@@ -482,7 +482,7 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
       }
     }
     if (refs.length === 0) return [];
-    const fetched = await this.fetchLocated(refs);
+    const fetched = await this.fetchLocated(call, refs);
     // A point retention deleted between locating and fetching is simply gone; points a fetch
     // range returned that were not located (filtered out by the search) are dropped.
     return refs.flatMap((ref) => {
@@ -492,7 +492,7 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
   }
 
   /** The located points' events by {@link refKey}: see {@link hits}. */
-  private async fetchLocated(refs: readonly EventPointRef[]): Promise<Map<string, Event>> {
+  private async fetchLocated(call: CallQueries, refs: readonly EventPointRef[]): Promise<Map<string, Event>> {
     const fetched = new Map<string, Event>();
     const keep = (rows: readonly Row[]): void => {
       for (const r of rows) {
@@ -513,8 +513,8 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
     if (span.hi - span.lo > LOOKUP_FETCH_MAX_SPAN_NS) lookup = [];
     const rest = lookup.length === 0 ? refs : refs.filter((r) => r.bucket === undefined);
     const [fromLookup, fromEvents] = await Promise.all([
-      lookup.length === 0 ? [] : this.rows(fetchLookupStatement(this.layout, lookup)),
-      rest.length === 0 ? [] : this.rows(fetchEventsStatement(this.layout, rest)),
+      lookup.length === 0 ? [] : this.rows(call, fetchLookupStatement(this.layout, lookup)),
+      rest.length === 0 ? [] : this.rows(call, fetchEventsStatement(this.layout, rest)),
     ]);
     keep(fromLookup);
     // A plate point without its lookup twin (a partial write, or two plates of one bucket at
@@ -530,14 +530,15 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
     });
     count('plate_lookup', lookup);
     keep(fromEvents);
-    if (missing.length > 0) keep(await this.rows(fetchEventsStatement(this.layout, missing)));
+    if (missing.length > 0) keep(await this.rows(call, fetchEventsStatement(this.layout, missing)));
     count('events', [...rest, ...missing]);
     return fetched;
   }
 
   /** The event `eventId` at its highest revision (see {@link EventSearch.getEvent}). */
-  async getEvent(eventId: string): Promise<IndexedEvent | undefined> {
+  async getEvent(eventId: string, opts: CallOptions = {}): Promise<IndexedEvent | undefined> {
     const id = validateEventId(eventId);
+    const call = this.call(opts);
     const end = this.metrics.querySeconds.startTimer({ query: 'get' });
     try {
       const idMs = ulidTimeMs(id);
@@ -558,11 +559,9 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
         windows.push([msToNs(Math.max(0, now - keepMs)), msToNs(now + DAY_MS), false]);
       }
       for (const [from, to, timeOnly] of windows) {
-        const locate = locateEventStatement(this.layout, timeOnly ? undefined : id, from, to);
-        const located = await this.client.query(locate.text, {
-          db: this.layout.database,
-          params: locate.params,
-        });
+        const located = await call.query(
+          locateEventStatement(this.layout, timeOnly ? undefined : id, from, to),
+        );
         const refs: EventPointRef[] = [];
         for (const s of located[0] ?? []) {
           const kind = s.tags?.kind;
@@ -579,7 +578,7 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
         if (refs.length === 0) continue;
         // Revisions share one point; more than one only if an edge changed an event's pass time.
         const st = fetchEventsStatement(this.layout, refs.slice(0, MAX_LOCATED));
-        const best = latestRevisions((await this.rows(st)).filter((r) => r.event.eventId === id))[0];
+        const best = latestRevisions((await this.rows(call, st)).filter((r) => r.event.eventId === id))[0];
         if (best !== undefined) return best.event;
       }
       return undefined;
@@ -589,13 +588,12 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
   }
 
   /** Counts per camera per interval (see {@link EventSearch.passStats}). */
-  async passStats(query: PassStatsQuery): Promise<PassStatsRow[]> {
+  async passStats(query: PassStatsQuery, opts: CallOptions = {}): Promise<PassStatsRow[]> {
     const q = validateStats(query, this.limits);
     if (q.empty) return [];
     const end = this.metrics.querySeconds.startTimer({ query: 'stats' });
     try {
-      const st = passStatsStatement(this.layout, q);
-      const results = await this.client.query(st.text, { db: this.layout.database, params: st.params });
+      const results = await this.call(opts).query(passStatsStatement(this.layout, q));
       const out: PassStatsRow[] = [];
       q.kinds.forEach((kind, i) => {
         for (const series of results[i] ?? []) {
@@ -659,9 +657,14 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
     return out;
   }
 
+  /** The queries of one API call (see {@link CallQueries}). */
+  private call(opts: CallOptions): CallQueries {
+    return new CallQueries(this.client, this.layout.database, opts.signal);
+  }
+
   /** Run a search statement and decode its rows. */
-  private async rows(st: Statement): Promise<Row[]> {
-    const results = await this.client.query(st.text, { db: this.layout.database, params: st.params });
+  private async rows(call: CallQueries, st: Statement): Promise<Row[]> {
+    const results = await call.query(st);
     const rows: Row[] = [];
     for (const s of results.flat()) {
       for (const row of seriesRows(s)) {
@@ -682,6 +685,33 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
       }
     }
     return rows;
+  }
+}
+
+/**
+ * The index queries of one API call: sent with the caller's cancellation, and each after the
+ * first as continuing work, which influxd's query slots serve before the first query of a new
+ * call — so a search that has started is finished before new ones start, and its few queries
+ * wait in line about once, not once each.
+ */
+class CallQueries {
+  private started = false;
+
+  constructor(
+    private readonly client: InfluxV1Client,
+    private readonly database: string,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  query(st: Statement): Promise<InfluxSeries[][]> {
+    const continuing = this.started;
+    this.started = true;
+    return this.client.query(st.text, {
+      db: this.database,
+      params: st.params,
+      continuing,
+      ...(this.signal === undefined ? {} : { signal: this.signal }),
+    });
   }
 }
 

@@ -120,14 +120,24 @@ export interface RetentionInfo {
   shardGroupDurationMs: number;
 }
 
+/** How an API call reaches the index. */
+export interface CallOptions {
+  /**
+   * The caller's cancellation (a gRPC deadline, a closed HTTP connection): the call's index
+   * queries still waiting for a slot are dropped and those running aborted; the call rejects
+   * with GATEWAY_ERR_UNAVAILABLE.
+   */
+  signal?: AbortSignal;
+}
+
 /** Searching the index (REST and gRPC APIs use this). */
 export interface EventSearch {
   /** One page of events matching `query`. */
-  search(query: EventSearchQuery): Promise<EventSearchPage>;
+  search(query: EventSearchQuery, opts?: CallOptions): Promise<EventSearchPage>;
   /** The event with this id (its highest revision), or undefined. */
-  getEvent(eventId: string): Promise<IndexedEvent | undefined>;
+  getEvent(eventId: string, opts?: CallOptions): Promise<IndexedEvent | undefined>;
   /** Counts per camera per interval by kind and direction. */
-  passStats(query: PassStatsQuery): Promise<PassStatsRow[]>;
+  passStats(query: PassStatsQuery, opts?: CallOptions): Promise<PassStatsRow[]>;
   /** The retention in force per kind. */
   retention(): Promise<RetentionInfo[]>;
 }

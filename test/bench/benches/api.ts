@@ -18,7 +18,7 @@
  *   npm run bench -- api [--events N] [--clients N] [--search-s S] [--subscribers N]
  *                        [--rate N] [--fanout-s S] [--cameras N] [--sites N] [--rss-s S]
  *                        [--skip search,fanout,rss] [--data-dir DIR] [--rss-node-options OPTS]
- *                        [--index-max-queries N]
+ *                        [--index-max-queries N] [--shard-hours H]
  *
  * `--data-dir DIR` keeps influxd's data in DIR with a manifest of what was loaded; a later run
  * with the same `--events` and DIR skips the load (10M events take ~13 min here) and only
@@ -80,6 +80,8 @@ interface Params {
   rssNodeOptions: string[];
   /** The index's `maxConcurrentQueries` (undefined: the index default). */
   indexMaxQueries: number | undefined;
+  /** The index's shard group length, hours (undefined: the index default). */
+  shardHours: number | undefined;
 }
 
 function parseArgs(args: readonly string[]): Params {
@@ -97,6 +99,7 @@ function parseArgs(args: readonly string[]): Params {
     dataDir: undefined,
     rssNodeOptions: [],
     indexMaxQueries: undefined,
+    shardHours: undefined,
   };
   for (let i = 0; i < args.length; i += 2) {
     const key = args[i] ?? '';
@@ -142,6 +145,9 @@ function parseArgs(args: readonly string[]): Params {
         break;
       case '--index-max-queries':
         p.indexMaxQueries = num();
+        break;
+      case '--shard-hours':
+        p.shardHours = num();
         break;
       case '--rss-node-options':
         p.rssNodeOptions = value.split(' ').filter((x) => x !== '');
@@ -594,7 +600,11 @@ function keptDataSet(p: Params): { endMs: number | undefined; save(endMs: number
   const dir = p.dataDir;
   if (dir === undefined) return { endMs: undefined, save: () => undefined };
   const file = join(dir, 'api-bench.json');
-  const wanted = { events: p.events, schema: KEPT_SCHEMA };
+  const wanted = {
+    events: p.events,
+    schema: KEPT_SCHEMA,
+    ...(p.shardHours === undefined ? {} : { shard_hours: p.shardHours }),
+  };
   if (existsSync(file)) {
     const m = JSON.parse(readFileSync(file, 'utf8')) as { params: unknown; end_ms: number };
     if (JSON.stringify(m.params) !== JSON.stringify(wanted))
@@ -742,6 +752,7 @@ async function search(
     index_shards_not_compacted: cold.pending,
     search_clients: p.clients,
     search_index_max_queries: p.indexMaxQueries ?? null,
+    search_index_shard_hours: p.shardHours ?? null,
     search_grpc_queries: g.queries,
     search_grpc_errors: g.errors,
     search_grpc_qps: g.qps,
@@ -969,6 +980,7 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
         influxd,
         ...(p.dataDir === undefined ? {} : { database: KEPT_DATABASE }),
         ...(p.indexMaxQueries === undefined ? {} : { indexMaxConcurrentQueries: p.indexMaxQueries }),
+        ...(p.shardHours === undefined ? {} : { indexShardHours: p.shardHours }),
         config: {
           limits: { requests_per_s: 100_000, burst: 100_000, max_streams: 1000 },
           live: { heartbeat_ms: 1000 },

@@ -95,6 +95,8 @@ export interface ApiEnvOptions {
   database?: string;
   /** Most index queries in flight at once (the index option). */
   indexMaxConcurrentQueries?: number;
+  /** Shard group length of the index's retention policies, hours (the index option). */
+  indexShardHours?: number;
 }
 
 let envCount = 0;
@@ -134,6 +136,7 @@ export async function startApiEnv(opts: ApiEnvOptions = {}): Promise<ApiEnv> {
       ...(opts.indexMaxConcurrentQueries === undefined
         ? {}
         : { maxConcurrentQueries: opts.indexMaxConcurrentQueries }),
+      ...(opts.indexShardHours === undefined ? {} : { shardDurationHours: opts.indexShardHours }),
     });
     const evidence = await DirEvidenceStore.open({ dir: join(dir.path, 'evidence') });
     const live = new LiveEventBus({ ringEvents: opts.ringEvents ?? 100_000 });

@@ -326,6 +326,22 @@ describe('search', () => {
     expect(none.events).toEqual([]);
   });
 
+  it('a call whose caller has gone is refused before it queries, and a live signal changes nothing', async () => {
+    const gone = AbortSignal.abort();
+    const refused = (p: Promise<unknown>): Promise<boolean> =>
+      p.then(
+        () => false,
+        (err: unknown) => isGatewayError(err, 'GATEWAY_ERR_UNAVAILABLE'),
+      );
+    expect(await refused(t.index.search({ ...window, limit: 5 }, { signal: gone }))).toBe(true);
+    expect(await refused(t.index.getEvent(population[0]?.eventId ?? '', { signal: gone }))).toBe(true);
+    expect(await refused(t.index.passStats({ ...window, intervalMs: HOUR }, { signal: gone }))).toBe(true);
+    const live = new AbortController().signal;
+    // A located search: several queries, all carrying the signal.
+    const page = await t.index.search({ ...window, siteIds: ['s-1'], limit: 7 }, { signal: live });
+    expect(idsOf(page.events)).toEqual(expected((e) => e.siteId === 's-1').slice(0, 7));
+  });
+
   it('pages stay stable while newer and older events are inserted concurrently', async () => {
     const q = { ...window, siteIds: ['s-2'], limit: 9 };
     const seen: string[] = [];

@@ -12,7 +12,7 @@ import { requireReason } from '../../../auth/reason.ts';
 import { actorOf, assertAuthorized } from '../../../auth/roles.ts';
 import { AREA_LEVELS, formatScope, type AreaLevel, type AreaScope } from '../../../auth/scope.ts';
 import { GatewayError } from '../../../errors.ts';
-import type { IndexedEvent, PassStatsRow } from '../../../index/types.ts';
+import type { CallOptions, IndexedEvent, PassStatsRow } from '../../../index/types.ts';
 import { QueryValidationError, validateEventId } from '../../../index/validate.ts';
 import { decodeStreamCursor } from '../../../live/cursor.ts';
 import {
@@ -42,6 +42,11 @@ export interface SearchInput extends EventFilterInput {
   includeEvidence?: boolean;
   /** The call was cancelled or its deadline passed: give up before recording or returning data. */
   signal?: AbortSignal;
+}
+
+/** The index call options of a caller's cancellation. */
+function callOptions(signal: AbortSignal | undefined): CallOptions {
+  return signal === undefined ? {} : { signal };
 }
 
 /** Throw when the caller is gone, so nothing is audited as delivered that never was. */
@@ -136,14 +141,17 @@ export async function searchEvents(
   const filter = validateEventFilter(input);
   const area = effectiveArea(ctx.principal.scope, input.area);
   const cameraIds = scopedCameraIds(deps, area, filter.cameraIds);
-  const page = await deps.search.search({
-    ...filterToSearch(filter),
-    ...(cameraIds !== undefined ? { cameraIds } : {}),
-    fromMs: input.fromMs,
-    toMs: input.toMs,
-    ...(input.limit !== undefined ? { limit: input.limit } : {}),
-    ...(input.cursor !== undefined && input.cursor !== '' ? { cursor: input.cursor } : {}),
-  });
+  const page = await deps.search.search(
+    {
+      ...filterToSearch(filter),
+      ...(cameraIds !== undefined ? { cameraIds } : {}),
+      fromMs: input.fromMs,
+      toMs: input.toMs,
+      ...(input.limit !== undefined ? { limit: input.limit } : {}),
+      ...(input.cursor !== undefined && input.cursor !== '' ? { cursor: input.cursor } : {}),
+    },
+    callOptions(input.signal),
+  );
   checkAlive(input.signal);
   await audit(
     deps,
@@ -184,8 +192,9 @@ async function visibleEvent(
   deps: GatewayDeps,
   ctx: AccessContext,
   eventId: string,
+  signal: AbortSignal | undefined,
 ): Promise<IndexedEvent | undefined> {
-  const event = await deps.search.getEvent(eventId);
+  const event = await deps.search.getEvent(eventId, callOptions(signal));
   if (event === undefined || !cameraVisible(deps, ctx.principal.scope, event.cameraId)) return undefined;
   return event;
 }
@@ -212,7 +221,7 @@ export async function getEvent(
   if (input.includeEvidence === true) assertAuthorized(ctx.principal, 'evidence.fetch');
   const reason = requireReason(input.reason, deps.reasonRules);
   const eventId = validateEventId(input.eventId);
-  const event = await visibleEvent(deps, ctx, eventId);
+  const event = await visibleEvent(deps, ctx, eventId, input.signal);
   checkAlive(input.signal);
   await audit(
     deps,
@@ -264,7 +273,7 @@ export async function getEvidence(
   assertAuthorized(ctx.principal, 'evidence.fetch');
   const reason = requireReason(input.reason, deps.reasonRules);
   const eventId = validateEventId(input.eventId);
-  const event = await visibleEvent(deps, ctx, eventId);
+  const event = await visibleEvent(deps, ctx, eventId, input.signal);
   const sha =
     event === undefined
       ? ''
@@ -313,14 +322,17 @@ export async function exportEvents(
   let cursor: string | undefined;
   let truncated = false;
   for (;;) {
-    const page = await deps.search.search({
-      ...filterToSearch(filter),
-      ...(cameraIds !== undefined ? { cameraIds } : {}),
-      fromMs: input.fromMs,
-      toMs: input.toMs,
-      limit: Math.min(1000, max - events.length + 1),
-      ...(cursor !== undefined ? { cursor } : {}),
-    });
+    const page = await deps.search.search(
+      {
+        ...filterToSearch(filter),
+        ...(cameraIds !== undefined ? { cameraIds } : {}),
+        fromMs: input.fromMs,
+        toMs: input.toMs,
+        limit: Math.min(1000, max - events.length + 1),
+        ...(cursor !== undefined ? { cursor } : {}),
+      },
+      callOptions(input.signal),
+    );
     events.push(...page.events);
     cursor = page.nextCursor;
     if (events.length > max) {

@@ -162,6 +162,18 @@ function searchInput(q: SearchQuery, reason: string | undefined): SearchInput {
   };
 }
 
+/**
+ * Aborts when the client goes away before its answer is sent: the index then drops the queries
+ * the request still has waiting, and nothing is audited as delivered.
+ */
+function untilClientGone(reply: FastifyReply): AbortSignal {
+  const ac = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) ac.abort();
+  });
+  return ac.signal;
+}
+
 /** Open a server-sent events response; returns `send` (honours backpressure) and `close`. */
 function openSse(
   request: FastifyRequest,
@@ -233,12 +245,11 @@ export function eventRoutes(app: FastifyInstance, deps: GatewayDeps): void {
         },
       },
     },
-    async (request) => {
-      const page = await searchEvents(
-        deps,
-        ctxOf(request),
-        searchInput(request.query, reasonOf(request, request.query.reason)),
-      );
+    async (request, reply) => {
+      const page = await searchEvents(deps, ctxOf(request), {
+        ...searchInput(request.query, reasonOf(request, request.query.reason)),
+        signal: untilClientGone(reply),
+      });
       return { items: page.events.map(eventJson), next_cursor: page.nextCursor ?? null };
     },
   );
@@ -263,11 +274,10 @@ export function eventRoutes(app: FastifyInstance, deps: GatewayDeps): void {
       },
     },
     async (request, reply) => {
-      const r = await exportEvents(
-        deps,
-        ctxOf(request),
-        searchInput(request.query, reasonOf(request, request.query.reason)),
-      );
+      const r = await exportEvents(deps, ctxOf(request), {
+        ...searchInput(request.query, reasonOf(request, request.query.reason)),
+        signal: untilClientGone(reply),
+      });
       void reply.header('content-disposition', `attachment; filename="sharpeyes-export-${Date.now()}.json"`);
       return {
         exported_ms: Date.now(),
@@ -290,10 +300,11 @@ export function eventRoutes(app: FastifyInstance, deps: GatewayDeps): void {
         response: { 200: EventJson, ...ERRORS },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const r = await getEvent(deps, ctxOf(request), {
         reason: reasonOf(request, request.query.reason),
         eventId: request.params.event_id,
+        signal: untilClientGone(reply),
       });
       return eventJson(r.event);
     },
@@ -322,6 +333,7 @@ export function eventRoutes(app: FastifyInstance, deps: GatewayDeps): void {
         reason: reasonOf(request, request.query.reason),
         eventId: request.params.event_id,
         part: request.query.part ?? 'crop',
+        signal: untilClientGone(reply),
       });
       return reply
         .header('content-type', 'image/jpeg')
