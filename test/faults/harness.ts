@@ -626,7 +626,7 @@ export interface IndexReport {
   extra: string[];
   /** Points of the site in the plate policy's `events`. */
   platePoints: number;
-  /** Points in `plate_lookup` for the site: one per plate event, so equal to `platePoints`. */
+  /** Points in `plate_lookup_16k` for the site: one per plate event, so equal to `platePoints`. */
   lookupPoints: number;
   /** Crops of expected events read back from the evidence store and hashed. */
   evidenceChecked: number;
@@ -676,7 +676,7 @@ export async function verifyIndex(
   const lookupRows = await influxQuery(
     influxUrl,
     database,
-    'SELECT count("event_id") FROM "plate"."plate_lookup" WHERE "site" = $site',
+    'SELECT count("event_id") FROM "plate"."plate_lookup_16k" WHERE "site" = $site',
     { site },
   );
   const seen = new Map<string, number>();

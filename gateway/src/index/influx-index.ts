@@ -7,7 +7,8 @@
  *   deletes expired data: its retention service drops shard groups that ended before
  *   now − duration (checked every 30 min by default).
  * - `write()` sends one `/write` per retention policy and resolves after influxd answered 204.
- * - `search()` pages newest first with cursors; an exact plate reads one `plate_lookup` bucket,
+ * - `search()` pages newest first with cursors; an exact plate reads one `plate_lookup_16k` bucket
+ *   (and its bucket of the legacy `plate_lookup` while that holds events),
  *   a wildcard regex-scans plates over a bounded window.
  */
 import { Counter, Histogram, type Registry } from 'prom-client';
@@ -38,6 +39,8 @@ import {
   indexedKind,
   INDEXED_KINDS,
   indexProblem,
+  LEGACY_PLATE_LOOKUP_MEASUREMENT,
+  LOOKUP_BUCKET_FIELD,
   PLATE_LOOKUP_MEASUREMENT,
   pointTimeNs,
   rowToEvent,
@@ -101,13 +104,13 @@ interface Row {
 }
 
 /**
- * Longest time span of located plate points fetched from their `plate_lookup` buckets, ns (1 h):
+ * Longest time span of located plate points fetched from their `plate_lookup_16k` buckets, ns (1 h):
  * the bucket series are read over the whole span, so a longer one (a sparse search whose hits lie
  * days apart) is fetched by `events` series and clusters of time instead.
  */
 const LOOKUP_FETCH_MAX_SPAN_NS = 3_600n * 1_000_000_000n;
 
-/** The `plate_lookup` bucket of a plate text, as the `plate_bucket` integer. */
+/** The `plate_lookup_16k` bucket of a plate text, as the `lookup_bucket` integer. */
 function bucketOf(text: string): number {
   return Number(plateBucket(normalisePlate(text)));
 }
@@ -122,7 +125,7 @@ const WHOLE_ROW_SERIES = 16;
  * wildcard's regex over every camera, a district's cameras merged newest first) only locates —
  * series tags, time and a small integer column — and then fetches the rows found, by series and
  * time range (one request; see {@link fetchEventsStatement}), decoding `detail` only for series
- * with hits. An exact plate reads its `plate_lookup` bucket whole (one series per shard), and so
+ * with hits. An exact plate reads its `plate_lookup_16k` bucket whole (one series per shard), and so
  * does a search of a few cameras.
  */
 function readsWholeRows(q: ValidSearch): boolean {
@@ -162,6 +165,8 @@ const WRITTEN_REVISIONS_KEPT = 200_000;
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
+/** How often the index asks whether the legacy plate lookup still holds events. */
+const LEGACY_CHECK_MS = HOUR_MS;
 
 /** The InfluxDB event index. */
 export class InfluxEventIndex implements EventIndex, EventSearch {
@@ -180,6 +185,8 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
   private readonly written = new LruMap<string, number>(WRITTEN_REVISIONS_KEPT);
   /** First-window sizes of searches, by shape. */
   private readonly windows = new WindowSizer();
+  /** Whether the legacy plate lookup holds events, as last asked (see {@link legacyLookup}). */
+  private legacy: { atMs: number; present: Promise<boolean> } | undefined;
 
   constructor(opts: InfluxEventIndexOptions) {
     const names = opts.retentionPolicyNames ?? { face: 'face', plate: 'plate' };
@@ -455,12 +462,17 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
   /**
    * One page query's hits, whole events (see {@link readsWholeRows}): read at once, or located
    * (series tags, time, plate bucket) and then fetched — plates located within
-   * {@link LOOKUP_FETCH_MAX_SPAN_NS} of each other from their small `plate_lookup` bucket series,
+   * {@link LOOKUP_FETCH_MAX_SPAN_NS} of each other from their small `plate_lookup_16k` bucket series,
    * the rest by `events` series and time — in one more round of requests.
    */
   private async hits(call: CallQueries, q: ValidSearch, range: PageRange, fetch: number): Promise<Hit[]> {
     if (readsWholeRows(q)) {
-      const rows = await this.rows(call, searchStatement(this.layout, q, range, fetch));
+      const legacy = searchPlan(q).kind === 'plate-exact' && (await this.legacyLookup());
+      let rows = await this.rows(call, searchStatement(this.layout, q, range, fetch, legacy));
+      // Two statements (the lookups, legacy and current), each its newest `fetch`: the newest
+      // `fetch` of both are among them.
+      if (legacy)
+        rows = rows.sort((a, b) => (a.timeNs > b.timeNs ? -1 : a.timeNs < b.timeNs ? 1 : 0)).slice(0, fetch);
       return rows.map((r) => ({ timeNs: r.timeNs, eventId: r.event.eventId, event: r.event }));
     }
     const [series = []] = await call.query(locateSearchStatement(this.layout, q, range, fetch));
@@ -471,7 +483,7 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
         if ((kind !== 'face' && kind !== 'plate') || typeof row.time !== 'string') {
           throw new GatewayError('GATEWAY_ERR_INDEX_QUERY', 'a located point has no kind or time');
         }
-        const bucket = row.plate_bucket;
+        const bucket = row[LOOKUP_BUCKET_FIELD];
         refs.push({
           kind,
           site: String(row.site),
@@ -657,6 +669,29 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
     return out;
   }
 
+  /**
+   * Whether the legacy `plate_lookup` measurement (4 096 buckets) still holds events, so exact
+   * plate searches read it too: asked of influxd's index at most once an hour (retention empties
+   * it within a retention period of the upgrade).
+   */
+  private async legacyLookup(): Promise<boolean> {
+    const now = Date.now();
+    if (this.legacy === undefined || now - this.legacy.atMs > LEGACY_CHECK_MS) {
+      const atMs = now;
+      const present = this.client
+        .query(
+          `SHOW MEASUREMENTS ON ${quoteIdent(this.layout.database)} WITH MEASUREMENT = ${quoteIdent(LEGACY_PLATE_LOOKUP_MEASUREMENT)}`,
+        )
+        .then(([series = []]) => series.some((x) => x.values.length > 0));
+      this.legacy = { atMs, present };
+      // A failed check is asked again by the next search.
+      present.catch(() => {
+        if (this.legacy?.atMs === atMs) this.legacy = undefined;
+      });
+    }
+    return this.legacy.present;
+  }
+
   /** The queries of one API call (see {@link CallQueries}). */
   private call(opts: CallOptions): CallQueries {
     return new CallQueries(this.client, this.layout.database, opts.signal);
@@ -671,7 +706,8 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
         try {
           const timeNs = rfc3339ToNs(String(row.time));
           let kind: IndexedKind;
-          if (s.name === PLATE_LOOKUP_MEASUREMENT) kind = 'plate';
+          if (s.name === PLATE_LOOKUP_MEASUREMENT || s.name === LEGACY_PLATE_LOOKUP_MEASUREMENT)
+            kind = 'plate';
           else if (row.kind === 'face' || row.kind === 'plate') kind = row.kind;
           else throw new RangeError('row without a kind');
           rows.push({ event: rowToEvent(row, kind), timeNs });

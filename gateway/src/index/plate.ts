@@ -6,10 +6,14 @@
  */
 
 /**
- * How many plate buckets the `plate_lookup` measurement has. A schema constant: changing it moves
- * every plate to another bucket, so it needs a new measurement name (see decisions.md).
+ * How many plate buckets the `plate_lookup_16k` measurement has. A schema constant: changing it
+ * moves every plate to another bucket, so it needs a new measurement name (see decisions.md), as
+ * the change from 4 096 (`plate_lookup`) did.
  */
-export const PLATE_BUCKETS = 4096;
+export const PLATE_BUCKETS = 16_384;
+
+/** Buckets of the legacy `plate_lookup` measurement: still read while it holds events, never written. */
+export const LEGACY_PLATE_BUCKETS = 4096;
 
 /** Longest plate text or pattern, in Unicode code points (Chinese plates have 7 or 8). */
 export const MAX_PLATE_CHARS = 16;
@@ -67,6 +71,11 @@ export function fnv1a32(text: string): number {
 /** The bucket (0 … PLATE_BUCKETS − 1) of a normalised plate, as its tag value. */
 export function plateBucket(plate: string): string {
   return String(fnv1a32(plate) % PLATE_BUCKETS);
+}
+
+/** The bucket of a normalised plate in the legacy `plate_lookup` measurement. */
+export function legacyPlateBucket(plate: string): string {
+  return String(fnv1a32(plate) % LEGACY_PLATE_BUCKETS);
 }
 
 /** RE2 (Go regexp) metacharacters; each is escaped with a backslash when it is literal. */

@@ -6,14 +6,18 @@
  * - `events`: one point per event. Tags `site`, `camera`, `kind` (bounded: one series per camera
  *   and kind). Fields: `event_id`, `confidence`, `direction`, `dir_in`/`dir_out` (0/1, so one
  *   aggregation counts passes per direction), for plates `plate` (normalised text) and
- *   `plate_bucket` (the integer of its `plate_lookup` bucket, so a search that located a plate
- *   event here can fetch it from that small series), and `detail`: the rest of the event
- *   (revision, times, box, colour, evidence hashes, …), see {@link encodeDetail}. Few, compact fields on purpose: influxd's write cost is ~8 µs per point
- *   plus ~0.027 µs per byte here.
- * - `plate_lookup` (plate policy only): the same event again, tagged only by `bucket` (FNV-1a of the
- *   normalised plate mod 4096), with the filterable values as fields and the whole event in
- *   `detail`, so an exact plate over any range reads one bucket's series (~1/4096 of the plates)
- *   instead of every camera's, selects one column, and needs no second lookup.
+ *   `lookup_bucket` (the integer of its `plate_lookup_16k` bucket, so a search that located a
+ *   plate event here can fetch it from that small series), and `detail`: the rest of the event
+ *   (revision, times, box, colour, evidence hashes, …), see {@link encodeDetail}. Few, compact
+ *   fields on purpose: influxd's write cost is ~8 µs per point plus ~0.027 µs per byte here.
+ * - `plate_lookup_16k` (plate policy only): the same event again, tagged only by `bucket` (FNV-1a
+ *   of the normalised plate mod 16 384), with the filterable values as fields and the whole event
+ *   in `detail`, so an exact plate over any range reads one bucket's series (~1/16 384 of the
+ *   plates) instead of every camera's, selects one column, and needs no second lookup.
+ * - `plate_lookup` (legacy, read only): the same with 4 096 buckets, written before
+ *   `plate_lookup_16k`; its `events` points carry `plate_bucket` instead of `lookup_bucket`.
+ *   influxd's cost of the `plate = …` condition grows with the points of the bucket it reads, so
+ *   the finer buckets made an exact plate over 30 days of 10M events cheaper (decision 10).
  *
  * Point time = pass time (first_seen_ms, else time_ms) in ns + a sub-millisecond part from the
  * event id (the low 19 bits of a ULID's random part, else FNV-1a mod 10^6). A replay or a new
@@ -32,7 +36,11 @@ import { MAX_TIME_MS, NS_PER_MS, isUlid, ulidLowBits } from './time.ts';
 /** Measurement of every event (both retention policies). */
 export const EVENTS_MEASUREMENT = 'events';
 /** Measurement of plate events tagged by plate bucket (plate retention policy). */
-export const PLATE_LOOKUP_MEASUREMENT = 'plate_lookup';
+export const PLATE_LOOKUP_MEASUREMENT = 'plate_lookup_16k';
+/** The earlier plate lookup (4 096 buckets): read while it holds events, never written. */
+export const LEGACY_PLATE_LOOKUP_MEASUREMENT = 'plate_lookup';
+/** The `events` field holding a plate point's `plate_lookup_16k` bucket. */
+export const LOOKUP_BUCKET_FIELD = 'lookup_bucket';
 
 /** The kinds the index stores, as tag values and default retention-policy names. */
 export type IndexedKind = 'face' | 'plate';
@@ -150,7 +158,7 @@ const HAS_CONTEXT_SHA = 2;
  * - Version 1 (`events`, `whole` false): also without what the point carries in fields of its
  *   own (ids, kind, confidence, direction, and the plate text when it is already normalised).
  *   Unknown direction values (a newer edge) stay in the protobuf.
- * - Version 2 (`plate_lookup`, `whole` true): the whole event, so an exact-plate search selects
+ * - Version 2 (`plate_lookup_16k`, `whole` true): the whole event, so an exact-plate search selects
  *   this one column (influxd's cost grows with every column a query reads).
  */
 export function encodeDetail(event: Event, whole = false): string {
@@ -220,7 +228,7 @@ export function decodeDetail(detail: string): { event: Event; whole: boolean } {
 
 /**
  * Line protocol for one event (already checked with {@link indexProblem}): its `events` point,
- * and for a plate its `plate_lookup` point too, both at {@link pointTimeNs}.
+ * and for a plate its `plate_lookup_16k` point too, both at {@link pointTimeNs}.
  */
 export function eventPoints(event: Event): EventPoints {
   const kind = indexedKind(event.kind);
@@ -241,7 +249,7 @@ export function eventPoints(event: Event): EventPoints {
     const plate = normalisePlate(event.detail.value.text);
     const bucket = plateBucket(plate);
     strings.plate = plate;
-    ints.plate_bucket = Number(bucket);
+    ints[LOOKUP_BUCKET_FIELD] = Number(bucket);
     lines.push(
       lineProtocol(
         PLATE_LOOKUP_MEASUREMENT,
@@ -274,7 +282,7 @@ export function eventPoints(event: Event): EventPoints {
   return { kind, lines };
 }
 
-/** Columns a search selects; `site`, `camera` (tags of `events`, fields of `plate_lookup`) and `kind` included. */
+/** Columns a search selects; `site`, `camera` (tags of `events`, fields of the plate lookups) and `kind` included. */
 export const RESULT_COLUMNS = [
   'event_id',
   'confidence',
@@ -303,7 +311,7 @@ function num(row: Readonly<Record<string, InfluxValue>>, col: string): number {
 }
 
 /**
- * The event a result row holds: a `plate_lookup` row's whole `detail`, or an `events` row's
+ * The event a result row holds: a plate lookup row's whole `detail`, or an `events` row's
  * columns ({@link RESULT_COLUMNS}) of kind `kind`. Throws RangeError when the row is not one the
  * index wrote.
  */

@@ -589,7 +589,7 @@ async function fanout(
 const KEPT_DATABASE = 'sharpeyes_api_bench';
 /** What a kept data set was made with: a change here makes an old one unusable. */
 const KEPT_SCHEMA =
-  'api bench v2: 200 cameras, 100 000 plates, seed 20250601, events (plate_bucket) + plate_lookup';
+  'api bench v3: 200 cameras, 100 000 plates, seed 20250601, events (lookup_bucket) + plate_lookup_16k';
 
 /**
  * The kept data set in `--data-dir`, if any: the end time of its load when it holds `p.events`

@@ -1,6 +1,6 @@
 /**
  * Plate lookups in the event index at scale: load N events (default 10M) spread over 30 days into
- * a real influxd with the index's own schema (schema.ts line protocol: `events` + `plate_lookup`),
+ * a real influxd with the index's own schema (schema.ts line protocol: `events` + `plate_lookup_16k`),
  * then time the public search API: exact plate over the 30 days, wildcard over 24 h, plus a
  * camera search, getEvent and hourly pass statistics. Reports latency percentiles, load rate,
  * series cardinality, influxd RSS and disk.
@@ -28,7 +28,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { createUlidFactory } from '../../../edge-agent/src/track/ulid.ts';
 import { InfluxEventIndex } from '../../../gateway/src/index/influx-index.ts';
 import { PLATE_BUCKETS } from '../../../gateway/src/index/plate.ts';
-import { eventPoints } from '../../../gateway/src/index/schema.ts';
+import { eventPoints, PLATE_LOOKUP_MEASUREMENT } from '../../../gateway/src/index/schema.ts';
 import { Direction, EventKind, PlateColour, type Event } from '../../../proto/gen/sharpeyes/v1/event.ts';
 import { startInfluxd, waitForColdShards } from '../services/index.ts';
 
@@ -459,7 +459,7 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
     };
     const stored = {
       plate_events: await count('plate', 'events'),
-      plate_lookup: await count('plate', 'plate_lookup'),
+      plate_lookup: await count('plate', PLATE_LOOKUP_MEASUREMENT),
       face_events: await count('face', 'events'),
     };
     progress(`stored: ${JSON.stringify(stored)}`);
@@ -565,12 +565,12 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
     const series = {
       plate_events: await distinct('plate', 'events'),
       face_events: await distinct('face', 'events'),
-      plate_lookup: await distinct('plate', 'plate_lookup'),
+      plate_lookup: await distinct('plate', PLATE_LOOKUP_MEASUREMENT),
     };
     const shardSeries =
       (await perShard('plate', 'events')) +
       (await perShard('face', 'events')) +
-      (await perShard('plate', 'plate_lookup'));
+      (await perShard('plate', PLATE_LOOKUP_MEASUREMENT));
     const estimate = Number(
       (await influxd.query('SHOW SERIES CARDINALITY', DATABASE))[0]?.values[0]?.[0] ?? 0,
     );

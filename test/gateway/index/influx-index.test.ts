@@ -10,6 +10,7 @@ import { Direction, EventKind, PlateColour, type Event } from '../../../proto/ge
 import { isGatewayError } from '../../../gateway/src/errors.ts';
 import { InfluxEventIndex } from '../../../gateway/src/index/influx-index.ts';
 import { eventPoints } from '../../../gateway/src/index/schema.ts';
+import { legacyPlateBucket, normalisePlate } from '../../../gateway/src/index/plate.ts';
 import { freePort } from '../../bench/wait.ts';
 import { asIndexed, countPoints, makeEvent, startTestIndex, ulidFactory, type TestIndex } from './helpers.ts';
 
@@ -20,6 +21,7 @@ const UNKNOWN_COLOUR = 42 as unknown as PlateColour;
 const DAY = 24 * HOUR;
 
 let t: TestIndex;
+const plateOf = (e: Event): string => (e.detail?.$case === 'plate' ? e.detail.value.text : '');
 beforeAll(async () => {
   t = await startTestIndex();
 });
@@ -177,7 +179,7 @@ describe('idempotency', () => {
     );
     const before = {
       plate: await countPoints(t.influxd, 'plate', 'events'),
-      lookup: await countPoints(t.influxd, 'plate', 'plate_lookup'),
+      lookup: await countPoints(t.influxd, 'plate', 'plate_lookup_16k'),
       face: await countPoints(t.influxd, 'face', 'events'),
     };
     await t.index.write(events);
@@ -187,7 +189,7 @@ describe('idempotency', () => {
     const faces = events.filter((e) => e.kind === EventKind.EVENT_KIND_FACE).length;
     expect({
       plate: (await countPoints(t.influxd, 'plate', 'events')) - before.plate,
-      lookup: (await countPoints(t.influxd, 'plate', 'plate_lookup')) - before.lookup,
+      lookup: (await countPoints(t.influxd, 'plate', 'plate_lookup_16k')) - before.lookup,
       face: (await countPoints(t.influxd, 'face', 'events')) - before.face,
     }).toEqual({ plate: 60 - faces, lookup: 60 - faces, face: faces });
     const found = await allPages(t.index, { fromMs: base, toMs: base + 60_000, siteIds: ['idem'], limit: 7 });
@@ -270,7 +272,6 @@ describe('search', () => {
   /** The population filtered, newest first — what a search must return. */
   const expected = (pred: (e: Event) => boolean): string[] =>
     idsOf(population.filter(pred).sort((a, b) => b.firstSeenMs - a.firstSeenMs));
-  const plateOf = (e: Event): string => (e.detail?.$case === 'plate' ? e.detail.value.text : '');
 
   beforeAll(async () => {
     // In several batches, as ingest would.
@@ -461,9 +462,9 @@ describe('located searches', () => {
       const pts = eventPoints(e);
       const [ev = '', lookup] = pts.lines;
       if (e.kind === EventKind.EVENT_KIND_PLATE && i % 7 === 0) {
-        // Written before `plate_bucket` existed.
-        lines.plate.push(ev.replace(/,plate_bucket=\d+i/, ''), lookup ?? '');
-        expect(lines.plate.at(-2)).not.toContain('plate_bucket=');
+        // Written before `events` points named their lookup bucket.
+        lines.plate.push(ev.replace(/,lookup_bucket=\d+i/, ''), lookup ?? '');
+        expect(lines.plate.at(-2)).not.toContain('lookup_bucket=');
       } else if (e.kind === EventKind.EVENT_KIND_PLATE && i % 11 === 0) {
         lines.plate.push(ev); // the lookup twin never arrived
       } else {
@@ -514,6 +515,57 @@ describe('located searches', () => {
       limit: 100,
     });
     expect(page.events).toEqual(spread.map((e) => asIndexed(e)).reverse());
+  });
+});
+
+describe('the legacy plate lookup (4 096 buckets)', () => {
+  it('exact plate searches read it too while it holds events; located searches fetch its events from `events`', async () => {
+    // Written as the previous schema did: `plate_lookup` tagged by FNV-1a mod 4096, and `events`
+    // points naming that bucket in `plate_bucket`. Then the same plate in the current schema.
+    const start = Date.now() - 11 * DAY;
+    const ids = ulidFactory(71);
+    const plate = '京K24680';
+    const make = (i: number, site: string): Event =>
+      makeEvent({
+        eventId: ids(start + i * 60_000),
+        firstSeenMs: start + i * 60_000,
+        siteId: site,
+        cameraId: `${site}-${i % 20}`,
+        plate: i % 3 === 0 ? plate : `京K${String(30_000 + i)}`,
+      });
+    const old = Array.from({ length: 60 }, (_, i) => make(i, 'leg'));
+    const legacyLines = old.flatMap((e) =>
+      eventPoints(e).lines.map((line) =>
+        line
+          .replace(/,lookup_bucket=\d+i/, `,plate_bucket=${legacyPlateBucket(normalisePlate(plateOf(e)))}i`)
+          .replace(
+            /^plate_lookup_16k,bucket=\d+ /,
+            `plate_lookup,bucket=${legacyPlateBucket(normalisePlate(plateOf(e)))} `,
+          ),
+      ),
+    );
+    expect(legacyLines.filter((l) => l.startsWith('plate_lookup,bucket='))).toHaveLength(60);
+    const res = await fetch(`${t.influxd.url}/write?db=sharpeyes_test&rp=plate&precision=ns`, {
+      method: 'POST',
+      body: legacyLines.join('\n'),
+    });
+    expect(res.status).toBe(204);
+    const recent = Array.from({ length: 60 }, (_, i) => make(60 + i, 'leg'));
+    const index = await t.open();
+    await index.write(recent);
+    const want = (pred: (e: Event) => boolean): Event[] =>
+      [...old, ...recent]
+        .filter(pred)
+        .reverse()
+        .map((e) => asIndexed(e));
+    const range = { fromMs: start, toMs: start + 120 * 60_000 };
+    for (const limit of [7, 100]) {
+      expect((await allPages(index, { ...range, plate, limit })).events).toEqual(
+        want((e) => plateOf(e) === plate),
+      );
+      // Located (20 cameras): legacy points have no lookup_bucket, so they come from `events`.
+      expect((await allPages(index, { ...range, siteIds: ['leg'], limit })).events).toEqual(want(() => true));
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 /** InfluxQL statement building (pure): identifiers quoted from a strict set, every value bound. */
 import { describe, expect, it } from 'vitest';
-import { plateBucket } from '../../../gateway/src/index/plate.ts';
+import { legacyPlateBucket, plateBucket } from '../../../gateway/src/index/plate.ts';
+import { nsToRfc3339 } from '../../../gateway/src/index/time.ts';
 import {
   fetchEventsStatement,
   fetchLookupStatement,
@@ -59,22 +60,42 @@ describe('searchStatement', () => {
     });
   });
 
-  it('an exact plate reads one column of one bucket of plate_lookup', () => {
-    const st = searchStatement(
+  it('an exact plate reads one bucket of plate_lookup_16k by its tag and filters the rows outside (and the legacy lookup when asked)', () => {
+    const q = { ...base, kinds: ['plate' as const], plate: '京A12345' };
+    const st = searchStatement(layout, q, { upperNs, lowerNs: 5n }, 11);
+    expect(st.text).toBe(
+      'SELECT "detail" FROM (SELECT "detail", "plate" FROM "sharpeyes"."plate"."plate_lookup_16k"' +
+        ' WHERE time >= $p0 AND time <= $p1 AND "bucket" = $p3) WHERE "plate" = $p2 ORDER BY time DESC LIMIT 11',
+    );
+    expect(st.params).toEqual({
+      p0: '1970-01-01T00:00:00.000000005Z',
+      p1: nsToRfc3339(upperNs),
+      p2: '京A12345',
+      p3: plateBucket('京A12345'),
+    });
+    const both = searchStatement(layout, q, { upperNs, lowerNs: 5n }, 11, true);
+    expect(both.text).toBe(
+      `${st.text}; SELECT "detail" FROM (SELECT "detail", "plate" FROM "sharpeyes"."plate"."plate_lookup"` +
+        ' WHERE time >= $p4 AND time <= $p5 AND "bucket" = $p7) WHERE "plate" = $p6 ORDER BY time DESC LIMIT 11',
+    );
+    expect(both.params).toMatchObject({
+      p3: plateBucket('京A12345'),
+      p6: '京A12345',
+      p7: legacyPlateBucket('京A12345'),
+    });
+    // Filters on the lookup's fields are read inside and applied outside with the plate.
+    const filtered = searchStatement(
       layout,
-      { ...base, kinds: ['plate'], plate: '京A12345' },
-      { upperNs, lowerNs: 5n },
+      { ...q, siteIds: ['s1'], cameraIds: ['c1', 'c2'], direction: 'out', minConfidence: 0.5 },
+      { upperNs },
       11,
     );
-    expect(st.text).toBe(
-      'SELECT "detail" FROM "sharpeyes"."plate"."plate_lookup" WHERE time >= $p0 AND time <= $p1' +
-        ' AND "bucket" = $p2 AND "plate" = $p3 ORDER BY time DESC LIMIT 11',
+    expect(filtered.text).toBe(
+      'SELECT "detail" FROM (SELECT "detail", "plate", "site", "camera", "direction", "confidence"' +
+        ' FROM "sharpeyes"."plate"."plate_lookup_16k" WHERE time >= $p0 AND time <= $p1 AND "bucket" = $p8)' +
+        ' WHERE "plate" = $p2 AND ("site" = $p3) AND ("camera" = $p4 OR "camera" = $p5) AND "direction" = $p6' +
+        ' AND "confidence" >= $p7 ORDER BY time DESC LIMIT 11',
     );
-    expect(st.params).toMatchObject({
-      p0: '1970-01-01T00:00:00.000000005Z',
-      p2: plateBucket('京A12345'),
-      p3: '京A12345',
-    });
   });
 
   it('a wildcard binds its escaped regex as a typed regex parameter', () => {
@@ -100,7 +121,7 @@ describe('searchStatement', () => {
       5,
     );
     expect(st.text).toBe(
-      'SELECT "dir_in", "plate_bucket", "site", "camera", "kind" FROM "sharpeyes"."plate"."events"' +
+      'SELECT "dir_in", "lookup_bucket", "site", "camera", "kind" FROM "sharpeyes"."plate"."events"' +
         ' WHERE time >= $p0 AND time <= $p1' +
         ' AND "plate" =~ $p2 ORDER BY time DESC LIMIT 5',
     );
@@ -139,36 +160,41 @@ describe('other statements', () => {
       { kind: 'face', site: 's2', camera: 'c2', timeNs: 6n },
     ]);
     expect(fetch.text).toBe(
-      `SELECT ${COLUMNS}, "kind" FROM "sharpeyes"."plate"."events" WHERE "site" = $p0 AND "camera" = $p1 AND time = $p2; ` +
-        `SELECT ${COLUMNS}, "kind" FROM "sharpeyes"."face"."events" WHERE "site" = $p3 AND "camera" = $p4 AND time = $p5`,
+      `SELECT ${COLUMNS}, "kind" FROM "sharpeyes"."face"."events" WHERE "site" = $p0 AND "camera" = $p1 AND time = $p2; ` +
+        `SELECT ${COLUMNS}, "kind" FROM "sharpeyes"."plate"."events" WHERE "site" = $p3 AND "camera" = $p4 AND time = $p5`,
     );
     expect(fetch.params).toMatchObject({
-      p0: 's1',
-      p1: 'c1',
-      p2: '1970-01-01T00:00:00.000000005Z',
-      p3: 's2',
+      p0: 's2',
+      p1: 'c2',
+      p2: '1970-01-01T00:00:00.000000006Z',
+      p3: 's1',
     });
   });
 
-  it('fetch: close points of one series share one time-range statement, distant ones do not', () => {
+  it('fetch: points of a kind within 10 minutes share one statement over their series and time range', () => {
     const min = 60_000_000_000n;
     const fetch = fetchEventsStatement(layout, [
       { kind: 'plate', site: 's1', camera: 'c1', timeNs: 3n * min },
       { kind: 'face', site: 's1', camera: 'c1', timeNs: 2n * min },
       { kind: 'plate', site: 's1', camera: 'c1', timeNs: 1n * min },
       { kind: 'plate', site: 's1', camera: 'c1', timeNs: 3n * min },
+      { kind: 'plate', site: 's2', camera: 'c9', timeNs: 8n * min },
       { kind: 'plate', site: 's1', camera: 'c1', timeNs: 60n * min },
     ]);
     expect(fetch.text).toBe(
-      `SELECT ${COLUMNS}, "kind" FROM "sharpeyes"."plate"."events" WHERE "site" = $p0 AND "camera" = $p1 AND time >= $p2 AND time <= $p3; ` +
-        `SELECT ${COLUMNS}, "kind" FROM "sharpeyes"."plate"."events" WHERE "site" = $p4 AND "camera" = $p5 AND time = $p6; ` +
-        `SELECT ${COLUMNS}, "kind" FROM "sharpeyes"."face"."events" WHERE "site" = $p7 AND "camera" = $p8 AND time = $p9`,
+      `SELECT ${COLUMNS}, "kind" FROM "sharpeyes"."face"."events" WHERE "site" = $p0 AND "camera" = $p1 AND time = $p2; ` +
+        `SELECT ${COLUMNS}, "kind" FROM "sharpeyes"."plate"."events" WHERE (("site" = $p3 AND "camera" = $p4) OR ("site" = $p5 AND "camera" = $p6)) AND time >= $p7 AND time <= $p8; ` +
+        `SELECT ${COLUMNS}, "kind" FROM "sharpeyes"."plate"."events" WHERE "site" = $p9 AND "camera" = $p10 AND time = $p11`,
     );
     expect(fetch.params).toMatchObject({
-      p2: '1970-01-01T00:01:00.000000000Z',
-      p3: '1970-01-01T00:03:00.000000000Z',
-      p6: '1970-01-01T01:00:00.000000000Z',
-      p9: '1970-01-01T00:02:00.000000000Z',
+      p2: '1970-01-01T00:02:00.000000000Z',
+      p3: 's1',
+      p4: 'c1',
+      p5: 's2',
+      p6: 'c9',
+      p7: '1970-01-01T00:01:00.000000000Z',
+      p8: '1970-01-01T00:08:00.000000000Z',
+      p11: '1970-01-01T01:00:00.000000000Z',
     });
   });
 
@@ -179,7 +205,7 @@ describe('other statements', () => {
       { kind: 'plate', site: 's1', camera: 'c3', timeNs: 5n, bucket: 17 },
     ]);
     expect(fetch.text).toBe(
-      'SELECT "detail" FROM "sharpeyes"."plate"."plate_lookup" WHERE time >= $p0 AND time <= $p1' +
+      'SELECT "detail" FROM "sharpeyes"."plate"."plate_lookup_16k" WHERE time >= $p0 AND time <= $p1' +
         ' AND ("bucket" = $p2 OR "bucket" = $p3)',
     );
     // Bucket tag values are strings: bound as such, or they would match nothing.

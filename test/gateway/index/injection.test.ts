@@ -294,7 +294,7 @@ describe('hostile input at every filter', () => {
     expect((await t.influxd.query('SELECT * FROM canary', 'x'))[0]?.values).toHaveLength(1);
     const faces = population.filter((e) => e.kind === EventKind.EVENT_KIND_FACE).length;
     expect(await countPoints(t.influxd, 'plate', 'events')).toBe(population.length - faces);
-    expect(await countPoints(t.influxd, 'plate', 'plate_lookup')).toBe(population.length - faces);
+    expect(await countPoints(t.influxd, 'plate', 'plate_lookup_16k')).toBe(population.length - faces);
     expect(await countPoints(t.influxd, 'face', 'events')).toBe(faces);
   });
 });

@@ -65,7 +65,7 @@ describe('point time', () => {
 });
 
 describe('eventPoints', () => {
-  it('a plate becomes an events point (tags site, camera, kind) and a plate_lookup point (tag bucket only)', () => {
+  it('a plate becomes an events point (tags site, camera, kind) and a plate_lookup_16k point (tag bucket only)', () => {
     const e = makeEvent({
       siteId: 's1',
       cameraId: 'c1',
@@ -78,7 +78,7 @@ describe('eventPoints', () => {
     const [ev, lookup] = lines.map(splitLine);
     expect(ev?.measurement).toBe('events');
     expect(ev?.tags).toEqual({ site: 's1', camera: 'c1', kind: 'plate' });
-    expect(lookup?.measurement).toBe('plate_lookup');
+    expect(lookup?.measurement).toBe('plate_lookup_16k');
     expect(lookup?.tags).toEqual({ bucket: plateBucket('京A12345') });
     for (const l of [ev, lookup]) {
       expect(l?.time).toBe(pointTimeNs(e).toString());
@@ -91,7 +91,7 @@ describe('eventPoints', () => {
     expect(ev?.fields.match(/(?:^|,)[a-z_]+=/g)).toHaveLength(8);
     expect(lookup?.fields.match(/(?:^|,)[a-z_]+=/g)).toHaveLength(7);
     // The events point names its lookup twin's bucket, as an integer.
-    expect(ev?.fields).toContain(`plate_bucket=${plateBucket('京A12345')}i`);
+    expect(ev?.fields).toContain(`lookup_bucket=${plateBucket('京A12345')}i`);
     expect(ev?.fields).toContain('dir_in=0i');
     expect(ev?.fields).toContain('dir_out=1i');
     expect(lookup?.fields).toContain('site="s1"');
@@ -106,7 +106,7 @@ describe('eventPoints', () => {
     const l = splitLine(lines[0] ?? '');
     expect(l.tags.kind).toBe('face');
     expect(l.fields).not.toContain('plate=');
-    expect(l.fields).not.toContain('plate_bucket=');
+    expect(l.fields).not.toContain('lookup_bucket=');
     expect(l.fields).toContain('dir_in=1i');
   });
 
@@ -142,7 +142,7 @@ describe('eventPoints', () => {
     expect(encodeDetail(e).length).toBeLessThan(300);
   });
 
-  it('the plate_lookup detail holds the whole event (version 2), so one column is enough', () => {
+  it('the plate lookup detail holds the whole event (version 2), so one column is enough', () => {
     const e = makeEvent({ revision: 2, plate: '京a·12345', direction: Direction.DIRECTION_OUT });
     const lookup = splitLine(eventPoints(e).lines[1] ?? '');
     const field = /(?:^|,)detail="([^"]+)"/.exec(lookup.fields)?.[1] ?? '';
