@@ -212,10 +212,12 @@ export class AuditLog {
 
   /**
    * Append one record like {@link append}, committed together with the other grouped appends of
-   * the same turn of the event loop: one transaction and one fsync for all of them, instead of
+   * the same turn of the event loop: one transaction and one fsync (on the thread pool, see
+   * {@link SqliteDb.transactionDurableLater}) for all of them, instead of
    * one each — what data access (searches, fetches) uses, as many run at once. Resolves once the
    * record is durable; rejects with GATEWAY_ERR_AUDIT_WRITE when it cannot be written (then every
-   * record of its group is refused, and none is in the log).
+   * record of its group is refused: none is in the log — or, if only the fsync failed, they are
+   * there, recording operations that were then refused).
    */
   appendGrouped(entry: AuditEntry): Promise<AuditRecord> {
     let prepared: PreparedEntry;
@@ -236,18 +238,28 @@ export class AuditLog {
 
   private commitGroup(): void {
     const group = this.group.splice(0);
-    let records: AuditRecord[];
+    let committed: { result: AuditRecord[]; durable: Promise<void> };
     try {
-      records = this.db.transaction(() => group.map((g) => this.insert(g.prepared)));
+      // The fsync runs off the event loop; each caller still waits for it.
+      committed = this.db.transactionDurableLater(() => group.map((g) => this.insert(g.prepared)));
     } catch (err) {
       const error = auditWriteError(err);
       for (const g of group) g.reject(error);
       return;
     }
-    group.forEach((g, i) => {
-      const rec = records[i];
-      if (rec !== undefined) g.resolve(rec);
-    });
+    committed.durable.then(
+      () => {
+        group.forEach((g, i) => {
+          const rec = committed.result[i];
+          if (rec !== undefined) g.resolve(rec);
+        });
+      },
+      (err: unknown) => {
+        // In the log but maybe not on disk: the operations are refused (logged, never done).
+        const error = auditWriteError(err);
+        for (const g of group) g.reject(error);
+      },
+    );
   }
 
   /** Check and canonicalise an entry before it goes in. */

@@ -3,8 +3,8 @@
  *
  * 1. search: N events (default 1M; `--events 10000000` for the issue's 10M scale) over 30 days
  *    loaded into a real influxd with the index's own schema (schema.ts `eventPoints`), 200
- *    registered cameras in 5 districts; then 20 concurrent gRPC clients (and then 20 REST clients)
- *    search for `--search-s` seconds: exact plate over 30 days (global key), one camera over 24 h,
+ *    registered cameras in 5 districts; then 20 concurrent gRPC clients (and then 20 REST clients),
+ *    in a worker thread (their own event loop, like remote clients), search for `--search-s` seconds: exact plate over 30 days (global key), one camera over 24 h,
  *    a district-scoped key over 24 h. Every search is authorised, scoped and audited (fsynced
  *    SQLite) as in production. Latency percentiles per API.
  * 2. fan-out: 50 gRPC StreamEvents subscribers (in a worker thread: its own event loop, like
@@ -347,18 +347,25 @@ interface SearchFigures {
   p99: number;
   max: number;
   byKind: Record<string, number>;
+  /** Median latency by kind of search, ms. */
+  byKindP50: Record<string, number>;
   qps: number;
 }
 
+/** What the client loops saw: latencies (all, and by kind of search) and failures. */
+interface ClientRun {
+  lat: number[];
+  byKindLat: Record<string, number[]>;
+  errors: number;
+  elapsedMs: number;
+}
+
 /** `clients` loops for `seconds`, each issuing `one()` back to back. */
-async function runClients(
-  influxdPid: number,
+async function clientLoops(
   clients: number,
   seconds: number,
   one: (r: () => number, kind: string) => Promise<void>,
-): Promise<SearchFigures> {
-  const ticks0 = cpuTicks(influxdPid);
-  const cpu0 = process.cpuUsage();
+): Promise<ClientRun> {
   const lat: number[] = [];
   const byKindLat: Record<string, number[]> = { plate_30d: [], camera_24h: [], district_24h: [] };
   let errors = 0;
@@ -383,6 +390,14 @@ async function runClients(
       }
     }),
   );
+  return { lat, byKindLat, errors, elapsedMs: performance.now() - t0 };
+}
+
+/** Run `loops`, measuring influxd's and this process's CPU around it. */
+async function runClients(influxdPid: number, loops: () => Promise<ClientRun>): Promise<SearchFigures> {
+  const ticks0 = cpuTicks(influxdPid);
+  const cpu0 = process.cpuUsage();
+  const { lat, byKindLat, errors, elapsedMs } = await loops();
   const p = percentiles(lat);
   const cpu = process.cpuUsage(cpu0);
   const n = Math.max(1, lat.length + errors);
@@ -393,8 +408,130 @@ async function runClients(
     errors,
     ...p,
     byKind: Object.fromEntries(Object.entries(byKindLat).map(([k, v]) => [k, percentiles(v).p95])),
-    qps: Math.round(lat.length / ((performance.now() - t0) / 1000)),
+    byKindP50: Object.fromEntries(Object.entries(byKindLat).map(([k, v]) => [k, percentiles(v).p50])),
+    qps: Math.round(lat.length / (elapsedMs / 1000)),
   };
+}
+
+// ---- Search clients (worker thread) ---------------------------------------------------------
+
+/** The API clients of the search phase, run in a worker thread: their own event loop, like remote clients. */
+interface SearchJob {
+  apiSearch: true;
+  api: 'grpc' | 'rest';
+  /** gRPC address (host:port) or REST base URL. */
+  address: string;
+  keyAll: string;
+  keyDistrict: string;
+  clients: number;
+  seconds: number;
+  endMs: number;
+}
+
+const REASON = 'bench search measurement';
+
+/** A random time range of the search mix: the whole 30 days, or `days` within them. */
+function searchRange(r: () => number, endMs: number, days: number): { fromMs: number; toMs: number } {
+  if (days >= 30) return { fromMs: endMs - 30 * DAY_MS + HOUR_MS, toMs: endMs + 60_000 };
+  const from = endMs - 29 * DAY_MS + Math.floor(r() * 28 * DAY_MS);
+  return { fromMs: from, toMs: from + days * DAY_MS };
+}
+
+/** A plate of the search mix: 70% from the 20 000 regulars. */
+function searchPlate(r: () => number, pool: readonly string[]): string {
+  return pool[r() < 0.7 ? Math.floor(r() * 20_000) : Math.floor(r() * pool.length)] ?? '';
+}
+
+function searchWorker(job: SearchJob): void {
+  const port = parentPort;
+  if (port === null) return;
+  const pool = platePool(100_000);
+  const filter = (over: Partial<NonNullable<SearchEventsRequest['filter']>>) => ({
+    kinds: [],
+    cameraIds: [],
+    siteIds: [],
+    plate: '',
+    platePattern: '',
+    minConfidence: 0,
+    direction: Direction.DIRECTION_UNSPECIFIED,
+    area: undefined,
+    ...over,
+  });
+  const base = { reason: REASON, filter: undefined, pageSize: 100, pageToken: '', includeEvidence: false };
+  let one: (r: () => number, kind: string) => Promise<void>;
+  let close = (): void => undefined;
+  if (job.api === 'grpc') {
+    const client = new EventServiceClient(job.address, credentials.createInsecure());
+    close = () => {
+      client.close();
+    };
+    one = async (r, kind) => {
+      if (kind === 'plate_30d') {
+        const plate = searchPlate(r, pool);
+        await grpcSearch(
+          client,
+          { ...base, ...searchRange(r, job.endMs, 30), filter: filter({ plate }) },
+          job.keyAll,
+        );
+      } else if (kind === 'camera_24h') {
+        await grpcSearch(
+          client,
+          {
+            ...base,
+            ...searchRange(r, job.endMs, 1),
+            filter: filter({ cameraIds: [cameraId(Math.floor(r() * BENCH_CAMERAS))] }),
+          },
+          job.keyAll,
+        );
+      } else {
+        await grpcSearch(client, { ...base, ...searchRange(r, job.endMs, 1) }, job.keyDistrict);
+      }
+    };
+  } else {
+    one = async (r, kind) => {
+      const q = new URLSearchParams({ reason: REASON, limit: '100' });
+      let key = job.keyAll;
+      const rr = searchRange(r, job.endMs, kind === 'plate_30d' ? 30 : 1);
+      q.set('from_ms', String(rr.fromMs));
+      q.set('to_ms', String(rr.toMs));
+      if (kind === 'plate_30d') q.set('plate', pool[Math.floor(r() * 20_000)] ?? '');
+      else if (kind === 'camera_24h') q.set('camera_id', cameraId(Math.floor(r() * BENCH_CAMERAS)));
+      else key = job.keyDistrict;
+      const res = await fetch(`${job.address}/api/v1/events?${q.toString()}`, {
+        headers: { authorization: `Bearer ${key}` },
+      });
+      if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+      await res.arrayBuffer();
+    };
+  }
+  void clientLoops(job.clients, job.seconds, one).then((run) => {
+    close();
+    port.postMessage({ run });
+  });
+}
+
+if (!isMainThread && (workerData as Partial<SearchJob> | null)?.apiSearch === true) {
+  searchWorker(workerData as SearchJob);
+}
+
+/** Run a {@link SearchJob} in a worker thread; resolves with what its clients saw. */
+function clientsInWorker(job: SearchJob): Promise<ClientRun> {
+  const boot = new URL('../../../edge-agent/src/detect/worker-boot.mjs', import.meta.url);
+  const worker = new Worker(boot, {
+    workerData: { ...job, entry: pathToFileURL(import.meta.filename).href },
+  });
+  return new Promise<ClientRun>((resolve, reject) => {
+    worker.on('message', (m: { run?: ClientRun }) => {
+      if (m.run !== undefined) {
+        resolve(m.run);
+        void worker.terminate();
+      }
+    });
+    worker.on('error', reject);
+    worker.on('exit', (code) => {
+      reject(new Error(`search client worker exited (${code}) before reporting`));
+    });
+  });
 }
 
 // ---- Fan-out subscribers (worker thread) ----------------------------------------------------
@@ -650,98 +787,44 @@ async function search(
     scope: { district: 'D1' },
   }).key;
   const pool = load.pool;
-  const client = new EventServiceClient(grpc.address, credentials.createInsecure());
-  const reason = 'bench search measurement';
-  const base = { reason, filter: undefined, pageSize: 100, pageToken: '', includeEvidence: false };
-  const filter = (over: Partial<NonNullable<SearchEventsRequest['filter']>>) => ({
-    kinds: [],
-    cameraIds: [],
-    siteIds: [],
-    plate: '',
-    platePattern: '',
-    minConfidence: 0,
-    direction: Direction.DIRECTION_UNSPECIFIED,
-    area: undefined,
-    ...over,
-  });
-  const range = (r: () => number, days: number) => {
-    if (days >= 30) return { fromMs: endMs - 30 * DAY_MS + HOUR_MS, toMs: endMs + 60_000 };
-    const from = endMs - 29 * DAY_MS + Math.floor(r() * 28 * DAY_MS);
-    return { fromMs: from, toMs: from + days * DAY_MS };
-  };
   // The same mix straight on the index (no API, no audit): what the APIs add on top of it.
   const districtCameras = env.deps.registry.cameraIdsInScope({ district: 'D1' });
-  progress(`index directly: ${p.clients} concurrent callers for ${Math.max(5, Math.round(p.searchS / 2))} s`);
-  const direct = await runClients(
-    influxd.pid,
-    p.clients,
-    Math.max(5, Math.round(p.searchS / 2)),
-    async (r, kind) => {
+  const directS = Math.max(5, Math.round(p.searchS / 2));
+  progress(`index directly: ${p.clients} concurrent callers for ${directS} s`);
+  const direct = await runClients(influxd.pid, () =>
+    clientLoops(p.clients, directS, async (r, kind) => {
       if (kind === 'plate_30d') {
-        const plate = pool[r() < 0.7 ? Math.floor(r() * 20_000) : Math.floor(r() * pool.length)] ?? '';
-        await env.index.search({ ...range(r, 30), plate, limit: 100 });
+        await env.index.search({ ...searchRange(r, endMs, 30), plate: searchPlate(r, pool), limit: 100 });
       } else if (kind === 'camera_24h') {
         await env.index.search({
-          ...range(r, 1),
+          ...searchRange(r, endMs, 1),
           cameraIds: [cameraId(Math.floor(r() * BENCH_CAMERAS))],
           limit: 100,
         });
       } else {
-        await env.index.search({ ...range(r, 1), cameraIds: districtCameras, limit: 100 });
+        await env.index.search({ ...searchRange(r, endMs, 1), cameraIds: districtCameras, limit: 100 });
       }
-    },
+    }),
   );
   progress(`index search: ${JSON.stringify(direct)}`);
-  progress(`gRPC: ${p.clients} concurrent clients for ${p.searchS} s`);
-  const g = await runClients(influxd.pid, p.clients, p.searchS, async (r, kind) => {
-    if (kind === 'plate_30d') {
-      const plate = pool[r() < 0.7 ? Math.floor(r() * 20_000) : Math.floor(r() * pool.length)] ?? '';
-      await grpcSearch(client, { ...base, ...range(r, 30), filter: filter({ plate }) }, env.keys.keyAll);
-    } else if (kind === 'camera_24h') {
-      await grpcSearch(
-        client,
-        {
-          ...base,
-          ...range(r, 1),
-          filter: filter({ cameraIds: [cameraId(Math.floor(r() * BENCH_CAMERAS))] }),
-        },
-        env.keys.keyAll,
-      );
-    } else {
-      await grpcSearch(client, { ...base, ...range(r, 1) }, district);
-    }
-  });
-  client.close();
+  const job = {
+    apiSearch: true as const,
+    keyAll: env.keys.keyAll,
+    keyDistrict: district,
+    clients: p.clients,
+    endMs,
+  };
+  progress(`gRPC: ${p.clients} concurrent clients (in a worker thread) for ${p.searchS} s`);
+  const g = await runClients(influxd.pid, () =>
+    clientsInWorker({ ...job, api: 'grpc', address: grpc.address, seconds: p.searchS }),
+  );
   progress(`gRPC search: ${JSON.stringify(g)}`);
 
   const addr = app.server.address();
   const restBase = typeof addr === 'object' && addr !== null ? `http://127.0.0.1:${addr.port}` : '';
-  progress(`REST: ${p.clients} concurrent clients for ${Math.max(5, Math.round(p.searchS / 2))} s`);
-  const rest = await runClients(
-    influxd.pid,
-    p.clients,
-    Math.max(5, Math.round(p.searchS / 2)),
-    async (r, kind) => {
-      const q = new URLSearchParams({ reason, limit: '100' });
-      let key = env.keys.keyAll;
-      if (kind === 'plate_30d') {
-        const rr = range(r, 30);
-        q.set('from_ms', String(rr.fromMs));
-        q.set('to_ms', String(rr.toMs));
-        q.set('plate', pool[Math.floor(r() * 20_000)] ?? '');
-      } else {
-        const rr = range(r, 1);
-        q.set('from_ms', String(rr.fromMs));
-        q.set('to_ms', String(rr.toMs));
-        if (kind === 'camera_24h') q.set('camera_id', cameraId(Math.floor(r() * BENCH_CAMERAS)));
-        else key = district;
-      }
-      const res = await fetch(`${restBase}/api/v1/events?${q.toString()}`, {
-        headers: { authorization: `Bearer ${key}` },
-      });
-      if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-      await res.arrayBuffer();
-    },
+  progress(`REST: ${p.clients} concurrent clients (in a worker thread) for ${directS} s`);
+  const rest = await runClients(influxd.pid, () =>
+    clientsInWorker({ ...job, api: 'rest', address: restBase, seconds: directS }),
   );
   progress(`REST search: ${JSON.stringify(rest)}`);
   return {
@@ -763,6 +846,7 @@ async function search(
     search_grpc_plate_30d_p95_ms: g.byKind.plate_30d,
     search_grpc_camera_24h_p95_ms: g.byKind.camera_24h,
     search_grpc_district_24h_p95_ms: g.byKind.district_24h,
+    search_grpc_p50_ms_by_kind: g.byKindP50,
     search_grpc_influxd_cpu_ms_per_query: g.influxdCpuMs,
     search_grpc_process_cpu_ms_per_query: g.processCpuMs,
     search_rest_queries: rest.queries,

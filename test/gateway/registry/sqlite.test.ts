@@ -4,9 +4,10 @@
  * as in a crash), durability of committed rows, backups.
  */
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { isGatewayError } from '../../../gateway/src/errors.ts';
 import { openSqlite, type Migration, type SqliteDb } from '../../../gateway/src/registry/sqlite.ts';
 import { makeTempDir, spawnManaged, type ManagedChild, type TempDir } from '../../bench/lifetime.ts';
@@ -264,6 +265,39 @@ describe('files, locking and durability', () => {
     expect(db.get<{ locking_mode: string }>('PRAGMA locking_mode')?.locking_mode).toBe('exclusive');
     expect(db.get<{ synchronous: number }>('PRAGMA synchronous')?.synchronous).toBe(2);
     expect(db.get<{ foreign_keys: number }>('PRAGMA foreign_keys')?.foreign_keys).toBe(1);
+  });
+
+  it('a commit made durable later: visible at once, no fsync on the event loop, durable after the WAL fsync, synchronous=FULL again', async () => {
+    const db = open(join(tempDir().path, 'p.sqlite'));
+    db.exec('CREATE TABLE t (x INTEGER)');
+    // The vendor's VFS calls node:fs's fsyncSync (CommonJS module object) for every xSync.
+    const fsCjs = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
+    const fsync = vi.spyOn(fsCjs, 'fsyncSync');
+    try {
+      db.transaction(() => db.run('INSERT INTO t VALUES (1)'));
+      expect(fsync.mock.calls.length).toBeGreaterThan(0);
+      fsync.mockClear();
+      const { result, durable } = db.transactionDurableLater(
+        () => db.run('INSERT INTO t VALUES (2)').changes,
+      );
+      expect(result).toBe(1);
+      expect(fsync).not.toHaveBeenCalled();
+      expect(db.all('SELECT x FROM t ORDER BY x')).toEqual([{ x: 1 }, { x: 2 }]);
+      await expect(durable).resolves.toBeUndefined();
+      expect(db.get<{ synchronous: number }>('PRAGMA synchronous')?.synchronous).toBe(2);
+      // A failing body rolls back, and the next plain commit syncs as before.
+      expect(() =>
+        db.transactionDurableLater(() => {
+          db.run('INSERT INTO t VALUES (3)');
+          throw new Error('no');
+        }),
+      ).toThrow('no');
+      expect(db.get<{ synchronous: number }>('PRAGMA synchronous')?.synchronous).toBe(2);
+      expect(db.all('SELECT x FROM t ORDER BY x')).toEqual([{ x: 1 }, { x: 2 }]);
+      expect(() => db.transaction(() => db.transactionDurableLater(() => 1))).toThrow(TypeError);
+    } finally {
+      fsync.mockRestore();
+    }
   });
 
   it('refuses a second open of the same file in this process, allows it after close', () => {
