@@ -201,7 +201,8 @@ function unary<Req, Res>(
       else callback(null, res);
     };
     call.on('cancelled', () => {
-      ac.abort();
+      // grpc-js also reports a call that already answered as cancelled when its stream closes.
+      if (!done) ac.abort();
     });
     Promise.resolve()
       .then(() => fn(contextOf(rt, call as ServerUnaryCall<unknown, unknown>), call.request, ac.signal))

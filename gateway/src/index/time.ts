@@ -54,11 +54,31 @@ const RFC3339 = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d
  */
 export function rfc3339ToNs(text: string): bigint {
   const m = RFC3339.exec(text);
-  if (m === null) throw new RangeError(`not an RFC 3339 time: ${JSON.stringify(text)}`);
-  const ms = Date.parse(`${m[1] ?? ''}${m[3] ?? ''}`);
-  if (!Number.isFinite(ms)) throw new RangeError(`not an RFC 3339 time: ${JSON.stringify(text)}`);
-  return BigInt(ms) * NS_PER_MS + BigInt((m[2] ?? '').padEnd(9, '0'));
+  const whole = m?.[1];
+  const minutes = Number(whole?.slice(14, 16));
+  const seconds = Number(whole?.slice(17, 19));
+  if (m === null || whole === undefined || minutes > 59 || seconds > 59)
+    throw new RangeError(`not an RFC 3339 time: ${JSON.stringify(text)}`);
+  // A page's rows share a few hours: Date.parse once per hour and zone (most of this function's
+  // cost when it parsed every row, ~2% of the gateway's search CPU).
+  const key = `${whole.slice(0, 13)}${m[3] ?? ''}`;
+  let hour = hourStartMs.get(key);
+  if (hour === undefined) {
+    hour = Date.parse(`${whole.slice(0, 13)}:00:00${m[3] ?? ''}`);
+    if (!Number.isFinite(hour)) throw new RangeError(`not an RFC 3339 time: ${JSON.stringify(text)}`);
+    if (hourStartMs.size >= HOURS_KEPT) hourStartMs.clear();
+    hourStartMs.set(key, hour);
+  }
+  const frac = m[2] ?? '';
+  return (
+    BigInt(hour + minutes * 60_000 + seconds * 1000) * NS_PER_MS +
+    BigInt(frac === '' ? 0 : Number(frac.padEnd(9, '0')))
+  );
 }
+
+/** Epoch ms of `YYYY-MM-DDTHH` + zone, for {@link rfc3339ToNs}. */
+const hourStartMs = new Map<string, number>();
+const HOURS_KEPT = 4096;
 
 /** Milliseconds → nanoseconds. */
 export function msToNs(ms: number): bigint {

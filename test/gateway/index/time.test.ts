@@ -36,8 +36,25 @@ describe('RFC 3339 ↔ ns', () => {
     '2026-11-06T21:20:00',
     '2026-11-06T21:20:00.1234567891Z',
     "2026-11-06T21:20:00Z' OR '1'='1",
+    '2026-11-06T21:60:00Z',
+    '2026-11-06T21:20:61Z',
+    '2026-13-06T21:20:00Z',
+    '2026-11-06T25:20:00Z',
   ])('refuses %j', (text) => {
     expect(() => rfc3339ToNs(text)).toThrow(RangeError);
+  });
+
+  it('round-trips many times across hours, days and zones (the hour cache never changes a result)', () => {
+    let x = 12_345;
+    for (let i = 0; i < 5000; i++) {
+      x = (x * 1_103_515_245 + 12_345) % 2_147_483_648;
+      const ns = BigInt(1_700_000_000_000 + x * 97) * 1_000_000n + BigInt(x % 1_000_000_000);
+      expect(rfc3339ToNs(nsToRfc3339(ns))).toBe(ns);
+      // The same instant written with an offset, as influxd does under tz().
+      const local = new Date(Number(ns / 1_000_000n) + 8 * 3_600_000).toISOString().slice(0, 19);
+      const frac = (ns % 1_000_000_000n).toString().padStart(9, '0');
+      expect(rfc3339ToNs(`${local}.${frac}+08:00`)).toBe(ns);
+    }
   });
 });
 
