@@ -55,7 +55,7 @@ export const IndexConfigSchema = Type.Object(
       maximum: 1000,
       default: 4,
       description:
-        'Most queries sent to InfluxDB at once; the rest wait in arrival order (0: no limit). influxd shares its cores among all the queries it runs: a few at a time finish the same work with a shorter tail.',
+        'Most queries sent to InfluxDB at once; the rest wait, those of a search already under way first, each in arrival order (0: no limit). influxd shares its cores among all the queries it runs: a few at a time finish the same work with a shorter tail.',
     }),
     max_search_range_days: Days('Longest time range of a search or statistics query.', 31),
     wildcard_max_range_hours: Type.Integer({
