@@ -11,6 +11,9 @@ const Days = (description: string, dflt: number) =>
 const Name = (description: string, dflt: string) =>
   Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}$', default: dflt, description });
 
+/** The default of `index.max_concurrent_queries` (what the api bench measures unless told otherwise). */
+export const DEFAULT_MAX_CONCURRENT_QUERIES = 4;
+
 export const IndexConfigSchema = Type.Object(
   {
     url: Type.String({
@@ -53,7 +56,7 @@ export const IndexConfigSchema = Type.Object(
     max_concurrent_queries: Type.Integer({
       minimum: 0,
       maximum: 1000,
-      default: 4,
+      default: DEFAULT_MAX_CONCURRENT_QUERIES,
       description:
         'Most queries sent to InfluxDB at once; the rest wait, those of a search already under way first, each in arrival order (0: no limit). influxd shares its cores among all the queries it runs: a few at a time finish the same work with a shorter tail.',
     }),

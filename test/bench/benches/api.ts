@@ -28,6 +28,7 @@
  * days later has lost its oldest days.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -45,6 +46,7 @@ import { Direction, EventKind, PlateColour, type Event } from '../../../proto/ge
 import { createUlidFactory } from '../../../edge-agent/src/track/ulid.ts';
 import { AuditLog } from '../../../gateway/src/audit/log.ts';
 import { startGrpcServer, type GrpcServer } from '../../../gateway/src/grpc/server.ts';
+import { DEFAULT_MAX_CONCURRENT_QUERIES } from '../../../gateway/src/index/config.ts';
 import { eventPoints } from '../../../gateway/src/index/schema.ts';
 import { Registry } from '../../../gateway/src/registry/registry.ts';
 import { openSqlite } from '../../../gateway/src/registry/sqlite.ts';
@@ -80,8 +82,8 @@ interface Params {
   dataDir: string | undefined;
   /** Extra node options of the RSS phase's gateway process (e.g. `--max-old-space-size=192`). */
   rssNodeOptions: string[];
-  /** The index's `maxConcurrentQueries` (undefined: the index default). */
-  indexMaxQueries: number | undefined;
+  /** The index's `maxConcurrentQueries` (default: the gateway's, `index.max_concurrent_queries`). */
+  indexMaxQueries: number;
   /** The index's shard group length, hours (undefined: the index default). */
   shardHours: number | undefined;
   /** Run the search clients in a worker thread instead of the gateway's event loop. */
@@ -102,7 +104,7 @@ function parseArgs(args: readonly string[]): Params {
     skip: new Set(),
     dataDir: undefined,
     rssNodeOptions: [],
-    indexMaxQueries: undefined,
+    indexMaxQueries: DEFAULT_MAX_CONCURRENT_QUERIES,
     shardHours: undefined,
     clientsInWorker: false,
   };
@@ -498,6 +500,10 @@ function searchCalls(job: SearchJob): {
       }
     };
   } else {
+    const agent = new HttpAgent({ keepAlive: true, maxSockets: job.clients });
+    close = () => {
+      agent.destroy();
+    };
     one = async (r, kind) => {
       const q = new URLSearchParams({ reason: REASON, limit: '100' });
       let key = job.keyAll;
@@ -507,14 +513,30 @@ function searchCalls(job: SearchJob): {
       if (kind === 'plate_30d') q.set('plate', pool[Math.floor(r() * 20_000)] ?? '');
       else if (kind === 'camera_24h') q.set('camera_id', cameraId(Math.floor(r() * BENCH_CAMERAS)));
       else key = job.keyDistrict;
-      const res = await fetch(`${job.address}/api/v1/events?${q.toString()}`, {
-        headers: { authorization: `Bearer ${key}` },
-      });
-      if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-      await res.arrayBuffer();
+      const code = await httpGet(`${job.address}/api/v1/events?${q.toString()}`, key, agent);
+      if (code !== 200) throw new Error(`HTTP ${code}`);
     };
   }
   return { one, close };
+}
+
+/**
+ * GET `url` with a bearer key; resolves with the status once the whole body has arrived. A plain
+ * `http.request` on a keep-alive agent: the load generator's own CPU competes with the gateway on
+ * this machine, and `fetch` (WHATWG streams and headers) costs several times more per request.
+ */
+function httpGet(url: string, key: string, agent: HttpAgent): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { agent, headers: { authorization: `Bearer ${key}` } }, (res) => {
+      res.on('data', () => undefined);
+      res.on('end', () => {
+        resolve(res.statusCode ?? 0);
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 function searchWorker(job: SearchJob): void {
@@ -863,7 +885,7 @@ async function search(
     index_shards: cold.shards,
     index_shards_not_compacted: cold.pending,
     search_clients: p.clients,
-    search_index_max_queries: p.indexMaxQueries ?? null,
+    search_index_max_queries: p.indexMaxQueries,
     search_index_shard_hours: p.shardHours ?? null,
     search_clients_in_worker: p.clientsInWorker,
     search_grpc_queries: g.queries,
@@ -1093,7 +1115,7 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
       const env = await startApiEnv({
         influxd,
         ...(p.dataDir === undefined ? {} : { database: KEPT_DATABASE }),
-        ...(p.indexMaxQueries === undefined ? {} : { indexMaxConcurrentQueries: p.indexMaxQueries }),
+        indexMaxConcurrentQueries: p.indexMaxQueries,
         ...(p.shardHours === undefined ? {} : { indexShardHours: p.shardHours }),
         config: {
           limits: { requests_per_s: 100_000, burst: 100_000, max_streams: 1000 },
