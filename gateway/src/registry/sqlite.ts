@@ -291,6 +291,10 @@ export function openSqlite(file: string, options: OpenSqliteOptions = {}): Sqlit
   let savepointDepth = 0;
   let pending: (() => void)[] = [];
   let beforeCommits: { key: string; fn: () => void }[] = [];
+  /** Close a file handle once open (FileHandle.close waits for an fsync in flight); errors are moot. */
+  function closeHandle(handle: Promise<FileHandle>): void {
+    handle.then((h) => h.close()).catch(() => undefined);
+  }
   /** The WAL file, opened for {@link SqliteDb.transactionDurableLater}'s fsyncs. */
   let wal: Promise<FileHandle> | undefined;
 
@@ -300,8 +304,11 @@ export function openSqlite(file: string, options: OpenSqliteOptions = {}): Sqlit
     try {
       await (await opened).sync();
     } catch (err) {
-      // Opened again by the next sync (a failed open is not cached).
-      if (wal === opened) wal = undefined;
+      // Opened again by the next sync: a failed open is not cached, a failing file not kept.
+      if (wal === opened) {
+        wal = undefined;
+        closeHandle(opened);
+      }
       throw err;
     }
   }
@@ -545,11 +552,7 @@ export function openSqlite(file: string, options: OpenSqliteOptions = {}): Sqlit
       if (!db.isOpen) return;
       for (const s of cache.values()) finalize(s);
       cache.clear();
-      // FileHandle.close waits for an fsync in flight.
-      void wal?.then(
-        (h) => h.close(),
-        () => undefined,
-      );
+      if (wal !== undefined) closeHandle(wal);
       wal = undefined;
       try {
         db.close();
