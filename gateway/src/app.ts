@@ -41,7 +41,7 @@ import { startMosquittoSync, waitForBrokerLogin } from './wiring/mosquitto-sync.
 import { SiteConfigPush } from './wiring/site-config-push.ts';
 import { MqttSnapshotSource } from './wiring/snapshots.ts';
 import { openStores, type Stores } from './wiring/stores.ts';
-import type { IndexedEvent } from './index/types.ts';
+import type { AreaDirectory, IndexedEvent } from './index/types.ts';
 import { apiRole, startStoredFeed } from './scale/api-role.ts';
 import { scaleUsers } from './scale/config.ts';
 import { startTier, tierGatewayUsers, tierMosquittoUsers } from './tier/index.ts';
@@ -96,13 +96,20 @@ export async function openIndex(
   url: string,
   logger: Logger,
   registry: Registry,
+  areas?: AreaDirectory,
 ): Promise<InfluxEventIndex> {
   const log = logger.child({ module: 'app' });
   const deadline = Date.now() + config.influx.start_timeout_ms;
   let delay = 250;
   for (;;) {
     try {
-      return await InfluxEventIndex.open({ ...indexOptionsFromConfig(config.index), url, logger, registry });
+      return await InfluxEventIndex.open({
+        ...indexOptionsFromConfig(config.index),
+        url,
+        logger,
+        registry,
+        ...(areas === undefined ? {} : { areas }),
+      });
     } catch (err) {
       if (!isGatewayError(err, 'GATEWAY_ERR_INDEX_UNAVAILABLE') || Date.now() + delay > deadline) throw err;
       log.warn({ err, retry_in_ms: delay }, 'InfluxDB not answering yet');
@@ -150,7 +157,11 @@ export async function startGatewayApp(opts: GatewayAppOptions): Promise<GatewayA
       stops.push(() => child.stop());
     }
     const influxUrl = influxd?.url ?? config.index.url;
-    const index = await openIndex(config, influxUrl, logger, registry);
+    // Role all stores every event itself, with its district copy; under role api, ingest workers
+    // store them and write no copies, so district searches read `events` (decision 10).
+    if (api === undefined) stores.registry.areaCopies.begin();
+    else stores.registry.areaCopies.end();
+    const index = await openIndex(config, influxUrl, logger, registry, stores.registry);
     const evidence = await DirEvidenceStore.open({
       ...evidenceOptionsFromConfig(config.evidence),
       writeConcurrency: config.ingest.evidence_concurrency,

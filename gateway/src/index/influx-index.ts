@@ -18,6 +18,7 @@ import { silentLogger, type Logger } from '../log.ts';
 import { decodeCursor, encodeCursor, type CursorPosition } from './cursor.ts';
 import { InfluxMissingError, InfluxV1Client, type InfluxSeries, type InfluxValue } from './influx-client.ts';
 import {
+  areaSearchStatement,
   fetchEventsStatement,
   fetchLookupStatement,
   refSpan,
@@ -34,11 +35,14 @@ import {
 } from './influxql.ts';
 import { normalisePlate, plateBucket } from './plate.ts';
 import {
+  AREA_MEASUREMENT,
+  areaRowToEvent,
   eventKindOf,
   eventPoints,
   indexedKind,
   INDEXED_KINDS,
   indexProblem,
+  isAreaTag,
   LEGACY_PLATE_LOOKUP_MEASUREMENT,
   LOOKUP_BUCKET_FIELD,
   PLATE_LOOKUP_MEASUREMENT,
@@ -48,6 +52,7 @@ import {
 } from './schema.ts';
 import { msToNs, NS_PER_MS, rfc3339ToNs, ulidTimeMs } from './time.ts';
 import type {
+  AreaDirectory,
   CallOptions,
   EventIndex,
   EventSearch,
@@ -92,6 +97,11 @@ export interface InfluxEventIndexOptions {
   maxPageSize?: number;
   /** getEvent's window either side of a ULID's time when the event is not at that ms. Default 1 h. */
   eventIdTimeSlackMs?: number;
+  /**
+   * Where cameras are: with it, every event written also goes to its camera's district series
+   * (`area_events`), and a search of whole districts reads those while they are complete.
+   */
+  areas?: AreaDirectory;
   logger?: Logger;
   /** Where the index's metrics are registered. Default: nowhere. */
   registry?: Registry;
@@ -165,6 +175,13 @@ const WRITTEN_REVISIONS_KEPT = 200_000;
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
+/**
+ * How long after {@link AreaDirectory.areaCopiesSinceMs} the district copies are first read: a
+ * point's time is its edge's clock, which may run ahead of the gateway's, and a write whose
+ * districts were resolved just before a camera moved may still be on its way.
+ */
+const AREA_COPY_SLACK_MS = HOUR_MS;
+
 /** How often the index asks whether the legacy plate lookup still holds events. */
 const LEGACY_CHECK_MS = HOUR_MS;
 
@@ -176,6 +193,7 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
   private readonly retentionHours: Readonly<Record<IndexedKind, number>>;
   private readonly shardHours: Readonly<Record<IndexedKind, number>>;
   private readonly slackMs: number;
+  private readonly areas: AreaDirectory | undefined;
   private readonly log: Logger;
   private readonly metrics: ReturnType<typeof createMetrics>;
   private schemaRepair: Promise<void> | undefined;
@@ -217,6 +235,7 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
       maxPageSize: opts.maxPageSize ?? 1000,
     };
     this.slackMs = opts.eventIdTimeSlackMs ?? HOUR_MS;
+    this.areas = opts.areas;
     this.log = (opts.logger ?? silentLogger()).child({ module: 'index' });
     this.metrics = createMetrics(opts.registry);
   }
@@ -331,7 +350,7 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
     });
     const byKind = new Map<IndexedKind, { lines: string[]; events: number }>();
     for (const e of events) {
-      const { kind, lines } = eventPoints(e);
+      const { kind, lines } = eventPoints(e, this.areas?.districtOf(e.cameraId));
       const batch = byKind.get(kind) ?? { lines: [], events: 0 };
       batch.lines.push(...lines);
       batch.events++;
@@ -466,6 +485,12 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
    * the rest by `events` series and time — in one more round of requests.
    */
   private async hits(call: CallQueries, q: ValidSearch, range: PageRange, fetch: number): Promise<Hit[]> {
+    const districts = this.wholeDistricts(q, range);
+    if (districts !== undefined) {
+      this.metrics.areaWindows.inc();
+      const rows = await this.rows(call, areaSearchStatement(this.layout, q, range, fetch, districts));
+      return rows.map((r) => ({ timeNs: r.timeNs, eventId: r.event.eventId, event: r.event }));
+    }
     if (readsWholeRows(q)) {
       const legacy = searchPlan(q).kind === 'plate-exact' && (await this.legacyLookup());
       let rows = await this.rows(call, searchStatement(this.layout, q, range, fetch, legacy));
@@ -501,6 +526,30 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
       const e = fetched.get(refKey(ref.kind, ref.site, ref.camera, ref.timeNs));
       return e === undefined ? [] : [{ timeNs: ref.timeNs, eventId: e.eventId, event: e }];
     });
+  }
+
+  /**
+   * The districts whose `area_events` series answer a page query over `range`, or undefined to
+   * read `events`: an index that writes copies, an `events` plan over more cameras than
+   * {@link readsWholeRows} reads at once, cameras that are exactly every camera of one or more
+   * districts now, and a window that starts {@link AREA_COPY_SLACK_MS} after the copies became
+   * complete — since then no camera joined or left a district, so each district's series holds
+   * the events of its cameras and nothing else.
+   */
+  private wholeDistricts(q: ValidSearch, range: PageRange): string[] | undefined {
+    const areas = this.areas;
+    if (areas === undefined || q.cameraIds === undefined || readsWholeRows(q)) return undefined;
+    const since = areas.areaCopiesSinceMs();
+    if (since === undefined || (range.lowerNs ?? msToNs(q.fromMs)) < msToNs(since + AREA_COPY_SLACK_MS))
+      return undefined;
+    const counts = new Map<string, number>();
+    for (const id of new Set(q.cameraIds)) {
+      const district = areas.districtOf(id);
+      if (district === undefined || !isAreaTag(district)) return undefined;
+      counts.set(district, (counts.get(district) ?? 0) + 1);
+    }
+    for (const [district, n] of counts) if (areas.cameraCountOf(district) !== n) return undefined;
+    return [...counts.keys()];
   }
 
   /** The located points' events by {@link refKey}: see {@link hits}. */
@@ -705,6 +754,10 @@ export class InfluxEventIndex implements EventIndex, EventSearch {
       for (const row of seriesRows(s)) {
         try {
           const timeNs = rfc3339ToNs(String(row.time));
+          if (s.name === AREA_MEASUREMENT) {
+            rows.push({ event: areaRowToEvent(row), timeNs });
+            continue;
+          }
           let kind: IndexedKind;
           if (s.name === PLATE_LOOKUP_MEASUREMENT || s.name === LEGACY_PLATE_LOOKUP_MEASUREMENT)
             kind = 'plate';
@@ -923,6 +976,11 @@ function createMetrics(registry: Registry | undefined) {
     staleRevisions: new Counter({
       name: 'sharpeyes_gateway_index_stale_revisions_total',
       help: 'Event revisions not written because a higher revision of the event was written before.',
+      registers,
+    }),
+    areaWindows: new Counter({
+      name: 'sharpeyes_gateway_index_area_windows_total',
+      help: 'Search windows read from the per-district copies (area_events) instead of events.',
       registers,
     }),
     locatedFetched: new Counter({

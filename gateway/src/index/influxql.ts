@@ -9,6 +9,7 @@
 import type { InfluxParam } from './influx-client.ts';
 import { legacyPlateBucket, plateBucket, wildcardToRegex } from './plate.ts';
 import {
+  AREA_MEASUREMENT,
   EVENTS_MEASUREMENT,
   LEGACY_PLATE_LOOKUP_MEASUREMENT,
   LOOKUP_BUCKET_FIELD,
@@ -191,6 +192,39 @@ function pageStatement(
   if (select === 'whole+legacy')
     statements.push(statement(LEGACY_PLATE_LOOKUP_MEASUREMENT, legacyPlateBucket(q.plate)));
   return { text: statements.join('; '), params: params.values };
+}
+
+/**
+ * One page query of a search of whole districts (`events` plan, the cameras being exactly those
+ * of `districts`): the `area_events` series of those districts, each kind searched, whole rows
+ * (`detail` holds the whole event), newest first, at most `fetch`. The filters are conditions on
+ * the copies' fields; the caller decides whether the copies are complete for `range`.
+ */
+export function areaSearchStatement(
+  layout: IndexLayout,
+  q: ValidSearch,
+  range: PageRange,
+  fetch: number,
+  districts: readonly string[],
+): Statement {
+  if (!Number.isSafeInteger(fetch) || fetch < 1) throw new RangeError(`bad fetch size ${fetch}`);
+  if (searchPlan(q).kind !== 'events' || districts.length === 0)
+    throw new RangeError('an area search reads the events plan of at least one district');
+  const params = new Params();
+  const where = [
+    `time >= ${params.bind(nsToRfc3339(range.lowerNs ?? msToNs(q.fromMs)))}`,
+    `time <= ${params.bind(nsToRfc3339(range.upperNs))}`,
+    anyOf('district', districts, params),
+  ];
+  if (q.siteIds !== undefined) where.push(anyOf('site', q.siteIds, params));
+  if (q.direction !== undefined) where.push(`${quoteIdent('direction')} = ${params.bind(q.direction)}`);
+  if (q.minConfidence !== undefined)
+    where.push(`${quoteIdent('confidence')} >= ${params.bind(q.minConfidence)}`);
+  const from = q.kinds.map((k) => source(layout, k, AREA_MEASUREMENT)).join(', ');
+  return {
+    text: `SELECT ${quoteIdent('detail')} FROM ${from} WHERE ${where.join(' AND ')} ORDER BY time DESC LIMIT ${fetch}`,
+    params: params.values,
+  };
 }
 
 /**

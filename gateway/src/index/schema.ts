@@ -14,6 +14,11 @@
  *   of the normalised plate mod 16 384), with the filterable values as fields and the whole event
  *   in `detail`, so an exact plate over any range reads one bucket's series (~1/16 384 of the
  *   plates) instead of every camera's, selects one column, and needs no second lookup.
+ * - `area_events` (both policies, when the gateway knows the camera's district): the same event
+ *   again, tagged only by `district` (the camera's district when the point was written), fields
+ *   `site`, `camera`, `direction`, `confidence` and the whole event in `detail`, so a search of a
+ *   whole district reads one series per kind instead of two per camera (decision 10: when these
+ *   copies may be read, and when not).
  * - `plate_lookup` (legacy, read only): the same with 4 096 buckets, written before
  *   `plate_lookup_16k`; its `events` points carry `plate_bucket` instead of `lookup_bucket`.
  *   influxd's cost of the `plate = …` condition grows with the points of the bucket it reads, so
@@ -39,6 +44,22 @@ export const EVENTS_MEASUREMENT = 'events';
 export const PLATE_LOOKUP_MEASUREMENT = 'plate_lookup_16k';
 /** The earlier plate lookup (4 096 buckets): read while it holds events, never written. */
 export const LEGACY_PLATE_LOOKUP_MEASUREMENT = 'plate_lookup';
+/** Measurement of events by the district of their camera (both retention policies). */
+export const AREA_MEASUREMENT = 'area_events';
+/**
+ * Whether `district` can tag an `area_events` point: non-empty, at most 200 characters, and no
+ * backslash or control character (line protocol cannot carry every text as a tag). Cameras in a
+ * district that cannot are never searched through the copies.
+ */
+export function isAreaTag(district: string): boolean {
+  if (district.length === 0 || district.length > 200 || district.includes('\\')) return false;
+  for (let i = 0; i < district.length; i++) {
+    const c = district.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return false;
+  }
+  return true;
+}
+
 /** The `events` field holding a plate point's `plate_lookup_16k` bucket. */
 export const LOOKUP_BUCKET_FIELD = 'lookup_bucket';
 
@@ -228,9 +249,10 @@ export function decodeDetail(detail: string): { event: Event; whole: boolean } {
 
 /**
  * Line protocol for one event (already checked with {@link indexProblem}): its `events` point,
- * and for a plate its `plate_lookup_16k` point too, both at {@link pointTimeNs}.
+ * for a plate its `plate_lookup_16k` point, and with a `district` (non-empty) its `area_events`
+ * point, all at {@link pointTimeNs}.
  */
-export function eventPoints(event: Event): EventPoints {
+export function eventPoints(event: Event, district?: string): EventPoints {
   const kind = indexedKind(event.kind);
   if (kind === undefined) throw new RangeError('event kind is not indexable');
   const time = pointTimeNs(event);
@@ -241,6 +263,8 @@ export function eventPoints(event: Event): EventPoints {
   };
   const floats = { confidence: event.confidence };
   const lines = [];
+  let wholeEvent: string | undefined;
+  const whole = (): string => (wholeEvent ??= encodeDetail(event, true));
   const ints: Record<string, number> = {
     dir_in: event.direction === Direction.DIRECTION_IN ? 1 : 0,
     dir_out: event.direction === Direction.DIRECTION_OUT ? 1 : 0,
@@ -259,7 +283,25 @@ export function eventPoints(event: Event): EventPoints {
             ...strings,
             site: event.siteId,
             camera: event.cameraId,
-            detail: encodeDetail(event, true),
+            detail: whole(),
+          },
+          floats,
+        },
+        time,
+      ),
+    );
+  }
+  if (district !== undefined && isAreaTag(district)) {
+    lines.push(
+      lineProtocol(
+        AREA_MEASUREMENT,
+        { district },
+        {
+          strings: {
+            site: event.siteId,
+            camera: event.cameraId,
+            direction: strings.direction ?? '',
+            detail: whole(),
           },
           floats,
         },
@@ -315,6 +357,13 @@ function num(row: Readonly<Record<string, InfluxValue>>, col: string): number {
  * columns ({@link RESULT_COLUMNS}) of kind `kind`. Throws RangeError when the row is not one the
  * index wrote.
  */
+/** The event of an `area_events` row (its `detail` is the whole event). */
+export function areaRowToEvent(row: Readonly<Record<string, InfluxValue>>): Event {
+  const { event, whole } = decodeDetail(str(row, 'detail'));
+  if (!whole) throw new RangeError('an area_events row without the whole event');
+  return event;
+}
+
 export function rowToEvent(row: Readonly<Record<string, InfluxValue>>, kind: IndexedKind): Event {
   const detail = str(row, 'detail');
   if (detail === '') throw new RangeError('row without detail');

@@ -22,6 +22,24 @@ export interface EventIndex {
   write(events: readonly IndexedEvent[]): Promise<void>;
 }
 
+/**
+ * Where cameras are, for the index's per-district copies of events (`area_events`, decision 10).
+ * The registry implements it; an index without one writes no copies and never reads them.
+ */
+export interface AreaDirectory {
+  /** The district a camera's events are filed under when written now; undefined = none. */
+  districtOf(cameraId: string): string | undefined;
+  /** How many cameras are in `district` now, any lifecycle. */
+  cameraCountOf(district: string): number;
+  /**
+   * Since when (ms) every event of every camera now in a district has its copy in that
+   * district's series: the last time this index's only writer began writing copies, or a camera
+   * was registered or changed district, whichever is later. Undefined: copies are not complete
+   * (another kind of writer — ingest workers — may be storing events).
+   */
+  areaCopiesSinceMs(): number | undefined;
+}
+
 /** Content-addressed evidence files (JPEG crops), named by their sha256. */
 export interface EvidenceStore {
   /**

@@ -222,6 +222,7 @@ export class CameraStore {
   private cache: Map<string, Camera> | undefined;
   /** False after a camera was added to the copy: it is re-sorted by id on the next read. */
   private cacheSorted = true;
+  private changeCount = 0;
 
   constructor(
     private readonly db: SqliteDb,
@@ -229,11 +230,14 @@ export class CameraStore {
     /** Called once per changed site inside the changing transaction, just before it commits. */
     private readonly siteChanged: (siteId: string) => void,
     private readonly now: () => number = Date.now,
+    /** Called inside the transaction that registers a camera or changes its district. */
+    private readonly districtChanged: () => void = () => undefined,
   ) {}
 
   /** After commit, refresh `cameraId` in the in-memory copy (if loaded) from the database. */
   private invalidate(cameraId: string): void {
     this.db.afterCommit(() => {
+      this.changeCount++;
       if (this.cache === undefined) return;
       const row = this.row(cameraId);
       if (row === undefined) {
@@ -243,6 +247,11 @@ export class CameraStore {
         this.cache.set(cameraId, toCamera(row));
       }
     });
+  }
+
+  /** How many camera changes have been committed (for caches built over the list). */
+  get changes(): number {
+    return this.changeCount;
   }
 
   private changedSite(siteId: string): void {
@@ -321,6 +330,7 @@ export class CameraStore {
         details: { lifecycle, camera: auditView(v), credentials: v.credentials ? 'set' : 'none' },
       });
       this.changedSite(v.siteId);
+      this.districtChanged();
       this.invalidate(v.cameraId);
       return toCamera(this.mustRow(v.cameraId));
     });
@@ -427,6 +437,7 @@ export class CameraStore {
       });
       this.changedSite(before.siteId);
       if (v.siteId !== before.siteId) this.changedSite(v.siteId);
+      if (v.place.district !== before.place.district) this.districtChanged();
       this.invalidate(cameraId);
       return toCamera(this.mustRow(cameraId));
     });

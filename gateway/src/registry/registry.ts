@@ -21,6 +21,8 @@ import { AgentState } from '../../../proto/gen/sharpeyes/v1/camera.ts';
 import type { DiscoveredDevice, DiscoveredDevices } from '../../../proto/gen/sharpeyes/v1/discovery.ts';
 import type { AuditLog } from '../audit/log.ts';
 import { cameraIdsInScope, type AreaLevel, type AreaScope } from '../auth/scope.ts';
+import type { AreaDirectory } from '../index/types.ts';
+import { AreaCopies } from './area-copies.ts';
 import { DEFAULT_ANALYSIS } from './camera-input.ts';
 import { CameraStore } from './cameras.ts';
 import { collisionReport, type CollisionReport } from './collision.ts';
@@ -69,9 +71,15 @@ export interface QualityReport {
   areas: AreaQuality[];
 }
 
-/** Sites, cameras, site configs and edge reports. */
-export class Registry {
+/**
+ * Sites, cameras, site configs and edge reports; for the event index, where cameras are
+ * ({@link AreaDirectory}).
+ */
+export class Registry implements AreaDirectory {
   readonly sites: SiteStore;
+  /** Since when the index's per-district copies are complete. */
+  readonly areaCopies: AreaCopies;
+  private districtCounts: { changes: number; counts: Map<string, number> } | undefined;
   readonly cameras: CameraStore;
   readonly configs: SiteConfigPublisher;
   readonly reports: EdgeReports;
@@ -83,7 +91,16 @@ export class Registry {
     this.now = options.now ?? Date.now;
     this.offlineAfterMs = options.offlineAfterMs ?? 15 * 60_000;
     this.sites = new SiteStore(db, audit, this.now, options.log);
-    this.cameras = new CameraStore(db, audit, (siteId) => this.configs.update(siteId), this.now);
+    this.areaCopies = new AreaCopies(db, this.now);
+    this.cameras = new CameraStore(
+      db,
+      audit,
+      (siteId) => this.configs.update(siteId),
+      this.now,
+      () => {
+        this.areaCopies.moved();
+      },
+    );
     this.configs = new SiteConfigPublisher(
       db,
       (siteId) => this.cameras.configCameras(siteId),
@@ -133,6 +150,29 @@ export class Registry {
   /** Ids of every camera inside `scope`, any lifecycle (events of retired cameras stay searchable). */
   cameraIdsInScope(scope: AreaScope): string[] {
     return cameraIdsInScope(this.cameras.list(), scope);
+  }
+
+  /** The district a camera's events are filed under (see {@link AreaDirectory}). */
+  districtOf(cameraId: string): string | undefined {
+    const district = this.cameras.get(cameraId)?.place.district;
+    return district === undefined || district === '' ? undefined : district;
+  }
+
+  /** How many cameras, any lifecycle, are in `district`. */
+  cameraCountOf(district: string): number {
+    const changes = this.cameras.changes;
+    if (this.districtCounts?.changes !== changes) {
+      const counts = new Map<string, number>();
+      for (const c of this.cameras.list())
+        counts.set(c.place.district, (counts.get(c.place.district) ?? 0) + 1);
+      this.districtCounts = { changes, counts };
+    }
+    return this.districtCounts.counts.get(district) ?? 0;
+  }
+
+  /** Since when the index's per-district copies are complete (see {@link AreaCopies}). */
+  areaCopiesSinceMs(): number | undefined {
+    return this.areaCopies.sinceMs();
   }
 
   /** Where a camera is, for authorising access to its events, evidence and alerts. */

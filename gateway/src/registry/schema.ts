@@ -110,4 +110,14 @@ export const REGISTRY_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'area_copies: since when the index holds complete per-district copies',
+    sql: `
+      CREATE TABLE area_copies (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        since_ms INTEGER
+      );
+    `,
+  },
 ];

@@ -21,6 +21,11 @@
  *                        [--rate N] [--fanout-s S] [--cameras N] [--sites N] [--rss-s S]
  *                        [--skip search,fanout,rss] [--data-dir DIR] [--rss-node-options OPTS]
  *                        [--index-max-queries N] [--shard-hours H] [--clients-in-worker 1]
+ *                        [--area-copies 0]
+ *
+ * Events are loaded with their district copies (`area_events`, as the gateway writes them), and
+ * the copies declared complete from the data's start; `--area-copies 0` searches as if they were
+ * not (district searches then read `events`).
  *
  * `--data-dir DIR` keeps influxd's data in DIR with a manifest of what was loaded; a later run
  * with the same `--events` and DIR skips the load (10M events take ~13 min here) and only
@@ -88,6 +93,8 @@ interface Params {
   shardHours: number | undefined;
   /** Run the search clients in a worker thread instead of the gateway's event loop. */
   clientsInWorker: boolean;
+  /** Whether district searches may read the district copies (`area_events`). */
+  areaCopies: boolean;
 }
 
 function parseArgs(args: readonly string[]): Params {
@@ -107,6 +114,7 @@ function parseArgs(args: readonly string[]): Params {
     indexMaxQueries: DEFAULT_MAX_CONCURRENT_QUERIES,
     shardHours: undefined,
     clientsInWorker: false,
+    areaCopies: true,
   };
   for (let i = 0; i < args.length; i += 2) {
     const key = args[i] ?? '';
@@ -158,6 +166,9 @@ function parseArgs(args: readonly string[]): Params {
         break;
       case '--clients-in-worker':
         p.clientsInWorker = value === '1' || value === 'true';
+        break;
+      case '--area-copies':
+        p.areaCopies = value === '1' || value === 'true';
         break;
       case '--rss-node-options':
         p.rssNodeOptions = value.split(' ').filter((x) => x !== '');
@@ -310,7 +321,8 @@ async function loadEvents(
         [Direction.DIRECTION_IN, Direction.DIRECTION_OUT, Direction.DIRECTION_UNKNOWN][i % 3] ??
         Direction.DIRECTION_UNKNOWN,
     };
-    const pts = eventPoints(e);
+    // With its district copy, as the gateway writes it (the district registerBenchCameras gives).
+    const pts = eventPoints(e, `D${Math.floor(cam / 4) % DISTRICTS}`);
     (pts.kind === 'plate' ? plate : face).push(...pts.lines);
     if ((i + 1) % 5000 === 0 || i === n - 1) {
       inflight.push(post('plate', plate), post('face', face));
@@ -775,7 +787,7 @@ async function fanout(
 const KEPT_DATABASE = 'sharpeyes_api_bench';
 /** What a kept data set was made with: a change here makes an old one unusable. */
 const KEPT_SCHEMA =
-  'api bench v3: 200 cameras, 100 000 plates, seed 20250601, events (lookup_bucket) + plate_lookup_16k';
+  'api bench v4: 200 cameras, 100 000 plates, seed 20250601, events (lookup_bucket) + plate_lookup_16k + area_events';
 
 /**
  * The kept data set in `--data-dir`, if any: the end time of its load when it holds `p.events`
@@ -827,6 +839,10 @@ async function search(
     progress(`reusing ${p.events} events in ${p.dataDir ?? ''} (loaded ${new Date(endMs).toISOString()})`);
     load = { loaded: p.events, seconds: undefined, pool: platePool(100_000) };
   }
+  // Every loaded event has its district copy: the copies are complete from the data's start
+  // (`--area-copies 0`: searched as if they were not, reading `events`).
+  if (p.areaCopies) env.deps.registry.areaCopies.declare(endMs - 30 * DAY_MS);
+  else env.deps.registry.areaCopies.end();
   // Shards as a running gateway's older ones are: written out and fully compacted (at most 15 min).
   const cold = await waitForColdShards(influxd.dataDir, env.index.names.database, 900, progress);
   progress(`shards: ${JSON.stringify(cold)}`);
@@ -886,6 +902,7 @@ async function search(
     index_shards_not_compacted: cold.pending,
     search_clients: p.clients,
     search_index_max_queries: p.indexMaxQueries,
+    search_area_copies: p.areaCopies,
     search_index_shard_hours: p.shardHours ?? null,
     search_clients_in_worker: p.clientsInWorker,
     search_grpc_queries: g.queries,

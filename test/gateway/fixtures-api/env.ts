@@ -137,6 +137,9 @@ export async function startApiEnv(opts: ApiEnvOptions = {}): Promise<ApiEnv> {
         ? {}
         : { maxConcurrentQueries: opts.indexMaxConcurrentQueries }),
       ...(opts.indexShardHours === undefined ? {} : { shardDurationHours: opts.indexShardHours }),
+      // As the gateway wires it: events get district copies; the copies are read only once
+      // declared complete (`registry.areaCopies`), which nothing here does by default.
+      areas: registry,
     });
     const evidence = await DirEvidenceStore.open({ dir: join(dir.path, 'evidence') });
     const live = new LiveEventBus({ ringEvents: opts.ringEvents ?? 100_000 });
