@@ -3,6 +3,9 @@
  * LevelDB, InfluxEventIndex, DirEvidenceStore), a real influxd, and a simulated edge in its own
  * process publishing QoS1 through the broker as a site.
  *
+ * The edge's cameras are registered in a district, so every event is written as a production
+ * gateway writes it: `events`, the plate lookup, and the district copy (decision 10).
+ *
  * Phases (each on fresh events, all with a unique JPEG crop per event unless `no_evidence`):
  * 1. live: one event per message, unpaced (the edge keeps up to 2000 messages unacknowledged);
  *    events/s written over the middle 80% of the run (sustained, not the burst at the start);
@@ -209,6 +212,22 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
   let gw: TestGateway | undefined;
   try {
     gw = await startTestGateway({ influxUrl: influxd.url, sites: await siteEntries([SITE]) });
+    // The simulated edge's cameras (cam-0 … cam-7) registered in a district, as an installer
+    // would: the index then writes each event's district copy (area_events) too, as a
+    // production gateway does.
+    const { registry } = gw.app.stores;
+    await registry.sites.create('system', { siteId: SITE, name: 'bench site', place: { district: 'bench' } });
+    for (let i = 0; i < 8; i++) {
+      registry.cameras.create('system', {
+        cameraId: `cam-${i}`,
+        siteId: SITE,
+        code: `bench-cam-${i}`,
+        name: `bench camera ${i}`,
+        place: { district: 'bench' },
+        category: 'other',
+        identity: { serialNumber: `SN-bench-${i}` },
+      });
+    }
     const log = (name: string): string => join(tmp.path, `${name}.log`);
 
     progress(`live: ${liveEvents} events, one per message, with evidence`);
@@ -260,7 +279,13 @@ export async function run(args: string[], progress: (msg: string) => void): Prom
     progress(`  p95 ${lat.p95_ms} ms`);
 
     const counts = gw.app.ingest.counts();
+    // Every stored event has its district copy (the camera is registered in one).
+    const copies = await influxd.query(
+      `SELECT COUNT("detail") FROM "${gw.database}"."plate"."area_events", "${gw.database}"."face"."area_events"`,
+      gw.database,
+    );
     return {
+      index_district_copies: copies.reduce((n, s) => n + Number(s.values[0]?.[1] ?? 0), 0),
       live_events_per_s: live.events_per_s,
       live_gateway_cpu_us_per_event: live.gateway_cpu_us_per_event,
       live_gateway_cpu_percent: live.gateway_cpu_percent,
