@@ -74,6 +74,8 @@ async function countInInflux(database: string): Promise<number> {
 describe('ingest into InfluxDB', () => {
   it('stores every event exactly once with verifiable evidence, and a replay adds nothing', async () => {
     const gw = await gateway();
+    // Role all stores every event itself: its district copies are complete from its start.
+    expect(gw.app.stores.registry.areaCopiesSinceMs()).toBeGreaterThan(Date.now() - 600_000);
     const edge = await site(gw.app.brokerUrl);
     const single = Array.from({ length: 1500 }, (_, i) =>
       makeEvent({ site: SITE, jpeg, plate: `京A${10000 + i}` }),
