@@ -39,12 +39,12 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { createInterface } from 'node:readline';
-import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { Client as GrpcClient, credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import {
   EventServiceClient,
+  EventServiceService,
   type SearchEventsRequest,
-  type SearchEventsResponse,
   type StreamEventsResponse,
 } from '../../../proto/gen/sharpeyes/v1/api.ts';
 import { Direction, EventKind, PlateColour, type Event } from '../../../proto/gen/sharpeyes/v1/event.ts';
@@ -342,18 +342,29 @@ async function loadEvents(
   return { loaded: n, seconds: (performance.now() - t0) / 1000, pool };
 }
 
-function grpcSearch(
-  client: EventServiceClient,
-  req: SearchEventsRequest,
-  key: string,
-): Promise<SearchEventsResponse> {
+/**
+ * One SearchEvents call through `client` (a plain grpc-js Client), resolving with the response's
+ * size once it has arrived whole. The response is not decoded: like the REST clients, which read
+ * the body without parsing it, the load generator leaves out what a remote client would spend on
+ * its own CPU — here it would compete with the gateway for the same 2 cores.
+ */
+function grpcSearch(client: GrpcClient, req: SearchEventsRequest, key: string): Promise<number> {
   const md = new Metadata();
   md.set('authorization', `Bearer ${key}`);
+  const m = EventServiceService.searchEvents;
   return new Promise((resolve, reject) => {
-    client.searchEvents(req, md, { deadline: Date.now() + 60_000 }, (err: ServiceError | null, res) => {
-      if (err !== null) reject(err);
-      else resolve(res);
-    });
+    client.makeUnaryRequest(
+      m.path,
+      m.requestSerialize,
+      (bytes: Buffer) => bytes.length,
+      req,
+      md,
+      { deadline: Date.now() + 60_000 },
+      (err: ServiceError | null, size?: number) => {
+        if (err !== null) reject(err);
+        else resolve(size ?? 0);
+      },
+    );
   });
 }
 
@@ -485,7 +496,7 @@ function searchCalls(job: SearchJob): {
   let one: (r: () => number, kind: string) => Promise<void>;
   let close = (): void => undefined;
   if (job.api === 'grpc') {
-    const client = new EventServiceClient(job.address, credentials.createInsecure());
+    const client = new GrpcClient(job.address, credentials.createInsecure());
     close = () => {
       client.close();
     };
