@@ -352,11 +352,6 @@ function num(row: Readonly<Record<string, InfluxValue>>, col: string): number {
   return typeof v === 'number' ? v : 0;
 }
 
-/**
- * The event a result row holds: a plate lookup row's whole `detail`, or an `events` row's
- * columns ({@link RESULT_COLUMNS}) of kind `kind`. Throws RangeError when the row is not one the
- * index wrote.
- */
 /** The event of an `area_events` row (its `detail` is the whole event). */
 export function areaRowToEvent(row: Readonly<Record<string, InfluxValue>>): Event {
   const { event, whole } = decodeDetail(str(row, 'detail'));
@@ -364,6 +359,11 @@ export function areaRowToEvent(row: Readonly<Record<string, InfluxValue>>): Even
   return event;
 }
 
+/**
+ * The event a result row holds: a plate lookup row's whole `detail`, or an `events` row's
+ * columns ({@link RESULT_COLUMNS}) of kind `kind`. Throws RangeError when the row is not one the
+ * index wrote.
+ */
 export function rowToEvent(row: Readonly<Record<string, InfluxValue>>, kind: IndexedKind): Event {
   const detail = str(row, 'detail');
   if (detail === '') throw new RangeError('row without detail');
