@@ -17,6 +17,14 @@
 import type { SqliteDb } from './sqlite.ts';
 
 export class AreaCopies {
+  /**
+   * The stored instant as last read outside a transaction (null: not complete), asked by every
+   * district search window: read again after each write here — at once, and after the commit of
+   * a write made inside a transaction (a rollback leaves it unread, so the next call reads what
+   * was kept).
+   */
+  private cached: { since: number | null } | undefined;
+
   constructor(
     private readonly db: SqliteDb,
     private readonly now: () => number,
@@ -24,10 +32,22 @@ export class AreaCopies {
 
   /** Since when the copies are complete, ms; undefined when they are not. */
   sinceMs(): number | undefined {
-    return (
-      this.db.get<{ since_ms: number | null }>('SELECT since_ms FROM area_copies WHERE id = 1')?.since_ms ??
-      undefined
-    );
+    if (this.cached === undefined) {
+      const since =
+        this.db.get<{ since_ms: number | null }>('SELECT since_ms FROM area_copies WHERE id = 1')?.since_ms ??
+        null;
+      // Inside a transaction the row may yet be rolled back: read, but do not keep.
+      if (this.db.inTransaction) return since ?? undefined;
+      this.cached = { since };
+    }
+    return this.cached.since ?? undefined;
+  }
+
+  private written(): void {
+    this.cached = undefined;
+    this.db.afterCommit(() => {
+      this.cached = undefined;
+    });
   }
 
   /** A gateway writing copies of everything it stores starts (see the module comment). */
@@ -40,6 +60,7 @@ export class AreaCopies {
     this.db.run(
       'INSERT INTO area_copies (id, since_ms) VALUES (1, NULL) ON CONFLICT (id) DO UPDATE SET since_ms = NULL',
     );
+    this.written();
   }
 
   /** A camera was registered or changed district: earlier copies no longer say where it is. */
@@ -47,6 +68,7 @@ export class AreaCopies {
     this.db.run('UPDATE area_copies SET since_ms = max(since_ms, ?) WHERE id = 1 AND since_ms IS NOT NULL', [
       this.now(),
     ]);
+    this.written();
   }
 
   /** Copies are complete since `ms`. */
@@ -56,5 +78,6 @@ export class AreaCopies {
       'INSERT INTO area_copies (id, since_ms) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET since_ms = excluded.since_ms',
       [ms],
     );
+    this.written();
   }
 }

@@ -229,6 +229,16 @@ describe('district copies', () => {
       expect(r.cameraCountOf('Y')).toBe(1);
       expect(r.cameraCountOf('X')).toBe(0);
       expect(r.districtOf('nobody')).toBeUndefined();
+      // A move rolled back leaves the start where it was (the cached instant is read again).
+      own.clock.advance(HOUR);
+      expect(() =>
+        own.db.transaction(() => {
+          r.areaCopies.moved();
+          expect(r.areaCopiesSinceMs()).toBe(t0 + 3 * HOUR);
+          throw new Error('rolled back');
+        }),
+      ).toThrow('rolled back');
+      expect(r.areaCopiesSinceMs()).toBe(t0 + 2 * HOUR);
       // Persisted: a reopened registry reads the same start.
       own.reopen();
       expect(new Registry(own.db, own.audit, { now: own.clock.now }).areaCopiesSinceMs()).toBe(t0 + 2 * HOUR);
