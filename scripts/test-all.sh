@@ -28,6 +28,9 @@ vitest run --reporter=default --reporter=json --outputFile.json="$report" || sta
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   const skipped = r.numPendingTests + r.numTodoTests;
-  console.log(`\n${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+  // A file can fail outside its tests (a hook, an import) and fail no test: name the files.
+  const files = r.testResults.filter((f) => f.status === "failed").map((f) => f.name);
+  const where = files.length > 0 ? `; failed files: ${files.join(", ")}` : "";
+  console.log(`\n${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped${where}`);
 ' "$report" || echo "vitest wrote no report"
 exit "$status"

@@ -10,7 +10,7 @@
  * third stays "discovered" for an installer to register. `npm run demo` (test/demo/main.ts) and
  * the UI acceptance flows (test/ui/harness.ts) both run this.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { startGatewayApp, type GatewayApp } from '../../gateway/src/app.ts';
@@ -23,6 +23,27 @@ import type { SceneProgress } from '../scene/generate.ts';
 import { startSimulatedSite, type SimulatedSite } from '../sim/site.ts';
 
 const EDGE_BIN = join(import.meta.dirname, '..', '..', 'edge-agent', 'bin', 'edge-agent');
+
+/**
+ * Run `f`; if it fails, its error carries what the edge agent knows: its `/discovered` report
+ * and its log's tail (the log's dir is deleted on stop, so a CI run keeps only the error).
+ */
+async function withEdgeState<T>(edge: { log: string; url: string }, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const report = await fetch(`${edge.url}/discovered`, { signal: AbortSignal.timeout(5000) })
+      .then((r) => r.text())
+      .catch((e: unknown) => `(not answered: ${String(e)})`);
+    const log = existsSync(edge.log)
+      ? readFileSync(edge.log, 'utf8').trimEnd().split('\n').slice(-40).join('\n')
+      : '(no log)';
+    throw new Error(`${message}\nthe edge agent's /discovered:\n${report}\nits log ends:\n${log}`, {
+      cause: err,
+    });
+  }
+}
 
 // ---------------------------------------------------------------- the cast
 
@@ -361,21 +382,23 @@ export async function startFullStack(opts: FullStackOptions): Promise<FullStack>
         }[];
       }[];
     }
-    const devices = await waitFor(
-      async () => {
-        const d = await seeder.get<Discovered>('/discovered', { site_id: siteId });
-        const list = d.items.flatMap((s) => s.devices);
-        // Every camera with its identity (a device is listed first from its probe match, its
-        // serial once the edge has read its device information).
-        const serials = new Set(list.map((x) => x.identity.serial_number));
-        return site.cameras.every((c) => serials.has(c.onvif.identity.serial_number)) ? list : undefined;
-      },
-      {
-        what: 'the edge agent to report the simulated cameras to the gateway',
-        timeoutMs: 180_000,
-        intervalMs: 1000,
-        abortIf: edgeAlive,
-      },
+    const devices = await withEdgeState({ log: edgeLog, url: `http://127.0.0.1:${edgePort}` }, () =>
+      waitFor(
+        async () => {
+          const d = await seeder.get<Discovered>('/discovered', { site_id: siteId });
+          const list = d.items.flatMap((s) => s.devices);
+          // Every camera with its identity (a device is listed first from its probe match, its
+          // serial once the edge has read its device information).
+          const serials = new Set(list.map((x) => x.identity.serial_number));
+          return site.cameras.every((c) => serials.has(c.onvif.identity.serial_number)) ? list : undefined;
+        },
+        {
+          what: 'the edge agent to report the simulated cameras to the gateway',
+          timeoutMs: 180_000,
+          intervalMs: 1000,
+          abortIf: edgeAlive,
+        },
+      ),
     );
     const bySerial = (serial: string) => {
       const d = devices.find((x) => x.identity.serial_number === serial);

@@ -184,12 +184,18 @@ export function connectMqtt(
               rej(err);
             };
             pending.add(rejectOne);
-            client.publish(topic, payload, { qos: publishOpts.qos, retain: publishOpts.retain }, (err) => {
-              pending.delete(rejectOne);
-              // mqtt.js passes null (not undefined) on success, whatever its typings say.
-              if (err === undefined || (err as Error | null) === null) res();
-              else rej(new EdgeError('EDGE_ERR_MQTT_CLOSED', `${where}: ${err.message}`, { cause: err }));
-            });
+            // publishAsync, not a callback: mqtt.js calls back with null (not undefined) on success.
+            client.publishAsync(topic, payload, { qos: publishOpts.qos, retain: publishOpts.retain }).then(
+              () => {
+                pending.delete(rejectOne);
+                res();
+              },
+              (err: unknown) => {
+                pending.delete(rejectOne);
+                const why = err instanceof Error ? err.message : String(err);
+                rej(new EdgeError('EDGE_ERR_MQTT_CLOSED', `${where}: ${why}`, { cause: err }));
+              },
+            );
           });
         },
         subscribe(filter, qos) {

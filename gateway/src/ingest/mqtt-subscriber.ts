@@ -213,13 +213,8 @@ export class MqttSubscriber {
    * lose the derived message while the broker forgets the original (a worker killed in between
    * has its original redelivered). Resolves when the broker acknowledges it.
    */
-  publish(topic: string, payload: Buffer): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#client.publish(topic, payload, { qos: 1 }, (err) => {
-        if (err === undefined) resolve();
-        else reject(err);
-      });
-    });
+  async publish(topic: string, payload: Buffer): Promise<void> {
+    await this.#client.publishAsync(topic, payload, { qos: 1 });
   }
 
   /** Disconnect (DISCONNECT: the broker keeps the session and queues for it). Idempotent. */

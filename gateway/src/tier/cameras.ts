@@ -53,12 +53,14 @@ export function startTierCamerasPublisher(
   let timer: NodeJS.Timeout | undefined;
   const publish = (): void => {
     const message = tierCamerasOf(opts.registry, opts.tierId, Date.now());
-    client.publish(name, encodePayload('tierCameras', message), { qos: 1, retain: true }, (err) => {
-      // mqtt.js passes null (not undefined, as typed) on success.
-      if (err instanceof Error)
+    client.publishAsync(name, encodePayload('tierCameras', message), { qos: 1, retain: true }).then(
+      () => {
+        log.info({ cameras: message.cameras.length }, 'tier cameras published');
+      },
+      (err: unknown) => {
         log.warn({ err }, 'tier cameras not published (republished at the next connection)');
-      else log.info({ cameras: message.cameras.length }, 'tier cameras published');
-    });
+      },
+    );
   };
   client.on('connect', publish);
   client.on('error', (err) => {

@@ -70,21 +70,23 @@ export class SiteConfigPush {
   /** Publish one config (queued by mqtt.js while disconnected; republished on reconnect anyway). */
   publish(config: SiteConfig): void {
     const name = topic.config(config.siteId);
-    this.#client.publish(name, encodePayload('config', config), { qos: 1, retain: true }, (err) => {
-      if (err === undefined) {
+    // publishAsync, not a callback: mqtt.js calls back with null (not undefined) on success.
+    this.#client.publishAsync(name, encodePayload('config', config), { qos: 1, retain: true }).then(
+      () => {
         this.#published.inc({ outcome: 'ok' });
         this.#log.info(
           { site_id: config.siteId, revision: config.revision, cameras: config.cameras.length },
           'site config published',
         );
-      } else {
+      },
+      (err: unknown) => {
         this.#published.inc({ outcome: 'failed' });
         this.#log.warn(
           { err, site_id: config.siteId },
           'site config not published (republished on reconnect)',
         );
-      }
-    });
+      },
+    );
   }
 
   /** Stop listening and disconnect. */

@@ -242,20 +242,18 @@ export class MqttSnapshotSource implements DeviceSnapshotSource {
           reject(err);
         },
       });
-      this.#client.publish(
-        topic.snapshotRequest(siteId),
-        encodePayload('snapshotRequest', request),
-        { qos: 0, retain: false },
-        (err) => {
-          if (err === undefined || (err as Error | null) === null) return;
+      this.#client
+        .publishAsync(topic.snapshotRequest(siteId), encodePayload('snapshotRequest', request), {
+          qos: 0,
+          retain: false,
+        })
+        .catch((err: unknown) => {
           if (!this.#pending.has(requestId)) return;
           done();
           this.#outcomes.inc({ outcome: 'disconnected' });
-          reject(
-            new GatewayError('GATEWAY_ERR_UNAVAILABLE', `the request could not be sent: ${err.message}`),
-          );
-        },
-      );
+          const why = err instanceof Error ? err.message : String(err);
+          reject(new GatewayError('GATEWAY_ERR_UNAVAILABLE', `the request could not be sent: ${why}`));
+        });
     });
   }
 

@@ -162,6 +162,24 @@ describe('gateway command', () => {
     });
     expect(created.status).toBe(201);
     const { mqtt_password } = (await created.json()) as { mqtt_password: string };
+    // Registering a camera pushes the site's config, counted as published (mqtt.js acknowledges
+    // a publish with null, which once counted and logged as a failure).
+    const camera = await post(installer, '/cameras', {
+      camera_id: 'village-7-gate',
+      site_id: 'village-7',
+      code: 'V7-GATE',
+      name: 'Village 7 gate',
+      place: { district: 'D1' },
+      category: 'village_entrance',
+      xaddr: 'http://192.0.2.7/onvif/device_service',
+    });
+    expect(camera.status, await camera.clone().text()).toBe(201);
+    const published = 'sharpeyes_gateway_site_config_published_total';
+    await waitFor(
+      async () => ((await metric(gw.httpUrl, `${published}{outcome="ok"}`)) >= 1 ? true : undefined),
+      { what: 'the site config published' },
+    );
+    expect(await metric(gw.httpUrl, `${published}{outcome="failed"}`)).toBeNaN();
     const edge = await connectSite(gw.brokerUrl, 'village-7', { password: mqtt_password });
     await edge.publishAsync(topic.events('village-7'), eventsPayload([makeEvent({ site: 'village-7' })]), {
       qos: 1,
