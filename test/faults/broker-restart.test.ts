@@ -31,6 +31,7 @@ import {
 import {
   countPoints,
   leaveToReaper,
+  logProblems,
   newGatewaySetup,
   newRun,
   Producer,
@@ -175,7 +176,8 @@ describe('fault 3: broker restarted', () => {
     cleanups.push(() => mosquitto?.stop());
     const port = mosquitto.port;
     setup.external = { url: mosquitto.url };
-    const gateway = await startGateway(setup, join(tmp.path, 'gateway.log'));
+    const gatewayLog = join(tmp.path, 'gateway.log');
+    const gateway = await startGateway(setup, gatewayLog);
     cleanups.push(() => gateway.stop());
     const events = await SyntheticEvents.create(newRun());
     const edge = await startEdge(join(tmp.path, 'edge'), mosquitto.url);
@@ -230,7 +232,7 @@ describe('fault 3: broker restarted', () => {
     ).toEqual([]);
     await untilPoints(influxd.url, setup.database, EVENTS, {
       explain: () =>
-        `spool ${JSON.stringify(edge.spool.stats())}, link ${JSON.stringify(edge.link.stats())}, ingest ${JSON.stringify(gateway.ingest.counts())}`,
+        `spool ${JSON.stringify(edge.spool.stats())}, link ${JSON.stringify(edge.link.stats())}, ingest ${JSON.stringify(gateway.ingest.counts())}, window ${JSON.stringify(gateway.ingest.windowStats())}, connected ${String(gateway.ingest.connected)}\ngateway warnings:\n${logProblems(gatewayLog)}`,
     });
     await check('3b broker restart (external Mosquitto)', setup, events, {
       produced_at_stop: producedAtStop,

@@ -12,7 +12,14 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
@@ -275,6 +282,18 @@ export function startEdge(dataDir: string, url: string, logFile?: string): Promi
 
 function fileLogger(path: string): Logger {
   return createLogger('debug', createWriteStream(path, { flags: 'a' }));
+}
+
+/**
+ * A pino log's warnings and errors (the last `max`), for a failure message: the log's directory
+ * is deleted when the test ends, so a CI run keeps only what the error says.
+ */
+export function logProblems(path: string, max = 30): string {
+  if (!existsSync(path)) return '(no log)';
+  const lines = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => /^\{"level":(4|5|6)0,/.test(line));
+  return lines.length === 0 ? '(no warnings)' : lines.slice(-max).join('\n');
 }
 
 // ── The edge as a child process ──────────────────────────────────────────────

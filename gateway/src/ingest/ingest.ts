@@ -67,6 +67,8 @@ export interface IngestTuning {
   retryMaxMs: number;
   /** On stop, how long to wait for batches in flight before abandoning them (they stay unacked). */
   stopTimeoutMs: number;
+  /** A message held unacknowledged this long is a stall, warned about once (checked every ≤ 10 s). */
+  stallWarnMs: number;
 }
 
 /** Defaults of {@link IngestTuning}. */
@@ -79,6 +81,7 @@ export const DEFAULT_TUNING: IngestTuning = {
   retryInitialMs: 200,
   retryMaxMs: 10_000,
   stopTimeoutMs: 10_000,
+  stallWarnMs: 60_000,
 };
 
 /** Options of {@link Ingest}. */
@@ -218,6 +221,10 @@ export class Ingest {
   };
   #stopping: Promise<void> | undefined;
   readonly #up = { index: true, evidence: true };
+  /** Batches being stored: the stage each is in, since when (for the stall warning). */
+  readonly #storing = new Map<object, { stage: 'evidence' | 'index'; sinceMs: number; events: number }>();
+  #stallTimer: NodeJS.Timeout | undefined;
+  #stalled = false;
 
   constructor(opts: IngestOptions) {
     this.#o = opts;
@@ -300,12 +307,52 @@ export class Ingest {
   /** Connect and subscribe (see {@link MqttSubscriber.start}). */
   async start(timeoutMs?: number): Promise<void> {
     await this.#subscriber.start(timeoutMs);
+    this.#stallTimer = setInterval(
+      () => {
+        this.#checkStall();
+      },
+      Math.min(10_000, this.#t.stallWarnMs / 2),
+    );
+    this.#stallTimer.unref();
     this.#log.info({ url: this.#o.mqtt.url, client_id: this.#o.mqtt.clientId }, 'ingest running');
+  }
+
+  /**
+   * Warn once when the oldest unacknowledged message has been held past `stallWarnMs` (the broker
+   * then stops delivering: its in-flight window is full), saying where it is held; info when it
+   * clears. Stores being retried warn on their own; this catches a store call that never returns.
+   */
+  #checkStall(): void {
+    const oldest = this.#window.oldest();
+    const ageMs = oldest === undefined ? 0 : Date.now() - oldest.receivedMs;
+    if (ageMs < this.#t.stallWarnMs) {
+      if (this.#stalled) this.#log.info('ingest moving again');
+      this.#stalled = false;
+      return;
+    }
+    if (this.#stalled) return;
+    this.#stalled = true;
+    const now = Date.now();
+    this.#log.warn(
+      {
+        oldest_held_s: Math.round(ageMs / 1000),
+        window: this.#window.stats(),
+        storing: [...this.#storing.values()].map((b) => ({
+          stage: b.stage,
+          for_s: Math.round((now - b.sinceMs) / 1000),
+          events: b.events,
+        })),
+        stores_up: this.storesUp(),
+        connected: this.connected,
+      },
+      'ingest stalled: a message has been held unacknowledged too long',
+    );
   }
 
   /** Stop reading, store and acknowledge what is in flight (bounded wait), disconnect. Idempotent. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
+      clearInterval(this.#stallTimer);
       await this.#window.close(this.#t.stopTimeoutMs);
       await this.#subscriber.stop();
       this.#log.info(this.counts(), 'ingest stopped');
@@ -431,11 +478,19 @@ export class Ingest {
   }
 
   async #persist(items: readonly Item[], signal: AbortSignal): Promise<void> {
-    await this.#storeEvidence(items, signal);
-    await this.#writeIndex(
-      items.filter((i) => i.refused === undefined),
-      signal,
-    );
+    const token = {};
+    const events = items.reduce((n, i) => n + i.events, 0);
+    try {
+      this.#storing.set(token, { stage: 'evidence', sinceMs: Date.now(), events });
+      await this.#storeEvidence(items, signal);
+      this.#storing.set(token, { stage: 'index', sinceMs: Date.now(), events });
+      await this.#writeIndex(
+        items.filter((i) => i.refused === undefined),
+        signal,
+      );
+    } finally {
+      this.#storing.delete(token);
+    }
   }
 
   async #storeEvidence(items: readonly Item[], signal: AbortSignal): Promise<void> {

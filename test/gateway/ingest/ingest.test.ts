@@ -18,6 +18,7 @@ import type { Ingest } from '../../../gateway/src/ingest/ingest.ts';
 import { waitFor } from '../../bench/wait.ts';
 import { connectSite, siteEntries, startTestBroker, type TestBroker } from '../fixtures/broker.ts';
 import { eventsPayload, loadBaseJpeg, makeEvent, sha256Hex } from '../fixtures/events.ts';
+import { memoryLogger } from '../../edge/fixtures/memory-logger.ts';
 import { metricValue, startIngest } from '../fixtures/ingest.ts';
 import {
   MemoryBatchEvidenceStore,
@@ -211,9 +212,10 @@ describe('ingest', () => {
     cleanups.push(() => {
       stores.index.gate.open();
     });
-    const tuning = { batchMaxEvents: 100, maxInFlightBatches: 2, batchMaxDelayMs: 20 };
+    const tuning = { batchMaxEvents: 100, maxInFlightBatches: 2, batchMaxDelayMs: 20, stallWarnMs: 1000 };
     const bound = (tuning.maxInFlightBatches + 1) * tuning.batchMaxEvents;
-    const { ingest } = await ingestOn(b.broker.url, stores, { tuning });
+    const log = memoryLogger('info');
+    const { ingest } = await ingestOn(b.broker.url, stores, { tuning, logger: log.logger });
     const edge = await site(b.broker.url);
     const events = Array.from({ length: 3000 }, () => makeEvent({ site: SITE, jpeg }));
     let peak = 0;
@@ -250,6 +252,19 @@ describe('ingest', () => {
     expect(stores.index.events.size).toBe(0);
     // Nothing read was acknowledged; the edge is held back too once the broker cannot deliver.
     expect(acked).toBeLessThan(events.length);
+    // The stall is warned about once, with where the batches are held.
+    const stalled = await waitFor(
+      () =>
+        log
+          .text()
+          .split('\n')
+          .find((l) => l.includes('ingest stalled')),
+      { what: 'the stall warning', timeoutMs: 10_000 },
+    );
+    expect(JSON.parse(stalled)).toMatchObject({
+      level: 40,
+      storing: [{ stage: 'index' }, { stage: 'index' }],
+    });
 
     stores.index.gate.open();
     await publishing;
@@ -258,6 +273,11 @@ describe('ingest', () => {
       timeoutMs: 45_000,
     });
     expect(peak).toBeLessThanOrEqual(bound);
+    await waitFor(() => (log.text().includes('ingest moving again') ? true : undefined), {
+      what: 'the stall cleared',
+      timeoutMs: 10_000,
+    });
+    expect(log.text().split('ingest stalled').length - 1).toBe(1);
   });
 
   it('retries transient failures, and narrows a permanent refusal to the message that causes it', async () => {
